@@ -1,0 +1,61 @@
+# parkcarbon — `make demo` runs the park locally, `make test` runs every test.
+# Both install what they need (Mosquitto from Debian, influxd 1.8.10 and
+# staticcheck built with `go install` into the git-ignored .tools/).
+
+GO            ?= go
+TOOLS         := $(CURDIR)/.tools/bin
+INFLUXD       := $(TOOLS)/influxd
+STATICCHECK   := $(TOOLS)/staticcheck
+SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
+BINARIES      := edge-agent park-collector parkctl
+
+.PHONY: all build deps mosquitto test lint demo clean fuzz
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
+
+deps: mosquitto $(INFLUXD) $(STATICCHECK)
+
+# Debian installs the broker in /usr/sbin, which is not always on PATH.
+mosquitto:
+	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then :; else \
+		echo "installing mosquitto (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto; \
+	fi
+
+# influxd 1.8.10 serves the v2 write and Flux query API that
+# influxdb-client-go uses; building it takes one to three minutes, once.
+$(INFLUXD):
+	@echo "building influxd 1.8.10 into .tools/bin (one to three minutes, once)"
+	GOBIN=$(TOOLS) $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: $(STATICCHECK)
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+test: deps lint
+	$(GO) test -race -count=1 ./...
+
+# Runs each fuzz target for FUZZTIME (default 30s); new corpus lands in testdata/fuzz.
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+demo: deps build
+	./bin/parkctl demo
+
+clean:
+	rm -rf bin .demo

@@ -1,0 +1,68 @@
+// Command edge-agent runs on a factory gateway: it polls the meters of
+// edge.yaml and publishes their readings to the park's broker.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/parkcarbon/parkcarbon/collector/edge"
+	"github.com/parkcarbon/parkcarbon/internal/admin"
+	"github.com/parkcarbon/parkcarbon/internal/logging"
+)
+
+func main() {
+	configPath := flag.String("config", "edge.yaml", "path of the edge agent's YAML config")
+	check := flag.Bool("config.check", false, "validate the config and exit")
+	flag.Parse()
+	if err := run(*configPath, *check); err != nil {
+		fmt.Fprintln(os.Stderr, "edge-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(configPath string, check bool) error {
+	cfg, unset, err := edge.LoadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	if check {
+		fmt.Printf("%s: ok\n", configPath)
+		return nil
+	}
+	log, err := logging.New(os.Stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	for _, name := range unset {
+		log.Warn("config references an unset environment variable; using an empty value", "var", name)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reg := admin.NewRegistry()
+	agent, err := edge.New(cfg, log, reg)
+	if err != nil {
+		return err
+	}
+	srv, err := admin.Listen(cfg.Metrics.Listen, reg)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ctx, log); err != nil {
+			log.Error("admin server", "err", err)
+		}
+	})
+	err = agent.Run(ctx)
+	stop()
+	wg.Wait()
+	log.Info("edge agent stopped")
+	return err
+}

@@ -1,0 +1,67 @@
+// Command park-collector is the park's central service: it takes every
+// gateway's readings from the broker, converts consumption into CO2 and
+// standard coal, and stores everything in InfluxDB.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/parkcarbon/parkcarbon/collector/central"
+	"github.com/parkcarbon/parkcarbon/internal/admin"
+	"github.com/parkcarbon/parkcarbon/internal/logging"
+)
+
+func main() {
+	configPath := flag.String("config", "collector.yaml", "path of the collector's YAML config")
+	check := flag.Bool("config.check", false, "validate the config and exit")
+	flag.Parse()
+	if err := run(*configPath, *check); err != nil {
+		fmt.Fprintln(os.Stderr, "park-collector:", err)
+		os.Exit(1)
+	}
+}
+
+func run(configPath string, check bool) error {
+	cfg, unset, err := central.LoadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	if check {
+		fmt.Printf("%s: ok\n", configPath)
+		return nil
+	}
+	log, err := logging.New(os.Stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return err
+	}
+	for _, name := range unset {
+		log.Warn("config references an unset environment variable; using an empty value", "var", name)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	reg := admin.NewRegistry()
+	svc := central.New(cfg, log, reg)
+	srv, err := admin.Listen(cfg.HTTP.Listen, reg)
+	if err != nil {
+		return err
+	}
+	srv.Ready = svc.Ready
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ctx, log); err != nil {
+			log.Error("admin server", "err", err)
+		}
+	})
+	err = svc.Run(ctx)
+	stop()
+	wg.Wait()
+	log.Info("collector stopped")
+	return err
+}

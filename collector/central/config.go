@@ -1,0 +1,143 @@
+package central
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/internal/configfile"
+	"github.com/parkcarbon/parkcarbon/internal/wire"
+)
+
+// Config is collector.yaml.
+type Config struct {
+	MQTT        MQTTConfig   `yaml:"mqtt"`
+	InfluxDB    InfluxConfig `yaml:"influxdb"`
+	Carbon      CarbonConfig `yaml:"carbon"`
+	Enterprises string       `yaml:"enterprises"` // registry file, relative to this file; used by intensity and tiers
+	HTTP        HTTPConfig   `yaml:"http"`
+	Log         LogConfig    `yaml:"log"`
+	Ingest      IngestConfig `yaml:"ingest"`
+}
+
+// MQTTConfig is the broker the collector subscribes to.
+type MQTTConfig struct {
+	Broker      string `yaml:"broker"`
+	TopicPrefix string `yaml:"topic_prefix"` // default park
+	ClientID    string `yaml:"client_id"`    // default park-collector; must be stable for the persistent session
+	Username    string `yaml:"username"`
+	Password    string `yaml:"password"`
+	// ShareGroup, if set, subscribes to $share/{group}/{prefix}/+/+/readings so
+	// that several collector instances split the messages.
+	ShareGroup string `yaml:"share_group"`
+}
+
+// InfluxConfig is where readings and consumption are written.
+type InfluxConfig struct {
+	URL     string        `yaml:"url"`
+	Token   string        `yaml:"token"`  // for InfluxDB 1.8: user:password (any string with auth off)
+	Org     string        `yaml:"org"`    // ignored by InfluxDB 1.8
+	Bucket  string        `yaml:"bucket"` // for InfluxDB 1.8: db/rp
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// CarbonConfig selects the emission factors.
+type CarbonConfig struct {
+	Region string `yaml:"region"` // grid region of the electricity factor, default CN
+}
+
+// HTTPConfig is the admin and API listener.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:9100
+}
+
+// LogConfig selects slog's handler.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// IngestConfig tunes batching between the broker and InfluxDB.
+type IngestConfig struct {
+	// BatchPoints is how many points one InfluxDB write carries at most.
+	BatchPoints int `yaml:"batch_points"` // default 5000
+	// MaxInflight bounds the messages received but not yet acknowledged.
+	MaxInflight int `yaml:"max_inflight"` // default 1000
+}
+
+// LoadConfig reads collector.yaml, applies defaults and validates it.
+func LoadConfig(path string) (*Config, []string, error) {
+	var c Config
+	unset, err := configfile.Load(path, &c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Enterprises != "" && !filepath.IsAbs(c.Enterprises) {
+		c.Enterprises = filepath.Join(filepath.Dir(path), c.Enterprises)
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, unset, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.MQTT.TopicPrefix == "" {
+		c.MQTT.TopicPrefix = "park"
+	}
+	if c.MQTT.ClientID == "" {
+		c.MQTT.ClientID = "park-collector"
+	}
+	if c.InfluxDB.Org == "" {
+		c.InfluxDB.Org = "park"
+	}
+	if c.InfluxDB.Timeout == 0 {
+		c.InfluxDB.Timeout = 10 * time.Second
+	}
+	if c.Carbon.Region == "" {
+		c.Carbon.Region = "CN"
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:9100"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Ingest.BatchPoints == 0 {
+		c.Ingest.BatchPoints = 5000
+	}
+	if c.Ingest.MaxInflight == 0 {
+		c.Ingest.MaxInflight = 1000
+	}
+}
+
+// Validate checks what can be checked without connecting.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.MQTT.Broker)
+	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") || u.Host == "" {
+		return fmt.Errorf("mqtt.broker %q: want tcp://host:port or ssl://host:port", c.MQTT.Broker)
+	}
+	if !wire.ValidID(c.MQTT.TopicPrefix) {
+		return fmt.Errorf("mqtt.topic_prefix %q is not a single topic level", c.MQTT.TopicPrefix)
+	}
+	if c.MQTT.ShareGroup != "" && !wire.ValidID(c.MQTT.ShareGroup) {
+		return fmt.Errorf("mqtt.share_group %q is not a single topic level", c.MQTT.ShareGroup)
+	}
+	u, err = url.Parse(c.InfluxDB.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("influxdb.url %q: want http://host:port or https://host:port", c.InfluxDB.URL)
+	}
+	if c.InfluxDB.Bucket == "" {
+		return fmt.Errorf("influxdb.bucket is required (for InfluxDB 1.8: db/rp)")
+	}
+	if _, ok := carbon.DefaultTable().Lookup(carbon.Electricity, c.Carbon.Region, time.Now()); !ok {
+		return fmt.Errorf("carbon.region %q has no electricity factor", c.Carbon.Region)
+	}
+	if c.Ingest.BatchPoints < 1 || c.Ingest.MaxInflight < 1 {
+		return fmt.Errorf("ingest.batch_points and ingest.max_inflight must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+// Package central is the park collector's runtime: it subscribes to every
+// gateway's envelopes, converts them into readings, consumption and CO2, and
+// writes them to InfluxDB, acknowledging a message only once its points are
+// stored.
+package central
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
+	"github.com/influxdata/influxdb-client-go/v2/api"
+	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/internal/wire"
+)
+
+// Service is one collector instance.
+type Service struct {
+	cfg       *Config
+	log       *slog.Logger
+	m         *metrics
+	conv      Converter
+	influx    influxdb2.Client
+	writer    api.WriteAPIBlocking
+	client    mqtt.Client
+	inbox     chan inbound
+	stopped   chan struct{} // closed when the writer stops taking messages
+	connected atomic.Bool
+	writeErr  atomic.Pointer[string]
+}
+
+// inbound is a message whose points wait to be written.
+type inbound struct {
+	msg    mqtt.Message
+	points []*write.Point
+	n      int // readings
+}
+
+// New builds the service; it connects to nothing until Run.
+func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) *Service {
+	s := &Service{
+		cfg:     cfg,
+		log:     log,
+		m:       newMetrics(reg),
+		conv:    Converter{Factors: carbon.DefaultTable(), Region: cfg.Carbon.Region},
+		inbox:   make(chan inbound, cfg.Ingest.MaxInflight),
+		stopped: make(chan struct{}),
+	}
+	opts := influxdb2.DefaultOptions().
+		SetPrecision(time.Millisecond).
+		SetHTTPRequestTimeout(uint(cfg.InfluxDB.Timeout / time.Second))
+	s.influx = influxdb2.NewClientWithOptions(cfg.InfluxDB.URL, cfg.InfluxDB.Token, opts)
+	// The blocking API has no hidden retry buffer: a nil error means the
+	// points are stored, which is what acknowledging the message needs.
+	s.writer = s.influx.WriteAPIBlocking(cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
+	return s
+}
+
+func (s *Service) filter() string {
+	f := wire.SubscriptionFilter(s.cfg.MQTT.TopicPrefix)
+	if s.cfg.MQTT.ShareGroup != "" {
+		f = "$share/" + s.cfg.MQTT.ShareGroup + "/" + f
+	}
+	return f
+}
+
+// Ready reports whether the collector can take data: connected to the broker
+// and its last write to InfluxDB succeeded.
+func (s *Service) Ready() error {
+	if !s.connected.Load() {
+		return errors.New("not connected to the broker")
+	}
+	if e := s.writeErr.Load(); e != nil {
+		return fmt.Errorf("influxdb write failing: %s", *e)
+	}
+	return nil
+}
+
+// Run subscribes and writes until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.influx.Close()
+	filter := s.filter()
+	opts := mqtt.NewClientOptions().
+		AddBroker(s.cfg.MQTT.Broker).
+		SetClientID(s.cfg.MQTT.ClientID).
+		SetUsername(s.cfg.MQTT.Username).
+		SetPassword(s.cfg.MQTT.Password).
+		// A persistent session with manual acknowledgement: the broker keeps
+		// what was not acknowledged and sends it again after a reconnect.
+		SetCleanSession(false).
+		SetAutoAckDisabled(true).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(2 * time.Second).
+		SetMaxReconnectInterval(30 * time.Second).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			s.connected.Store(false)
+			s.m.connected.Set(0)
+			s.log.Warn("broker connection lost", "err", err)
+		}).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			// Subscribe on every connect: a broker that lost its state
+			// (no persistence) forgets the subscription.
+			tok := c.Subscribe(filter, 1, s.onMessage)
+			go func() {
+				tok.Wait()
+				if err := tok.Error(); err != nil {
+					s.log.Error("subscribe failed", "filter", filter, "err", err)
+					return
+				}
+				s.connected.Store(true)
+				s.m.connected.Set(1)
+				s.log.Info("subscribed", "broker", s.cfg.MQTT.Broker, "filter", filter)
+			}()
+		})
+	// Messages of a persistent session may arrive before Subscribe returns:
+	// the default handler must already route them.
+	opts.SetDefaultPublishHandler(s.onMessage)
+	s.client = mqtt.NewClient(opts)
+	s.client.Connect()
+	defer s.client.Disconnect(250)
+	defer close(s.stopped) // runs before Disconnect: frees a handler blocked on the inbox
+
+	s.log.Info("collector running", "influxdb", s.cfg.InfluxDB.URL, "bucket", s.cfg.InfluxDB.Bucket, "region", s.cfg.Carbon.Region)
+	return s.writeLoop(ctx)
+}
+
+// onMessage decodes and converts on paho's goroutine and hands the points to
+// the writer. A message that can never be stored is acknowledged at once, so
+// that a poison message is not redelivered forever.
+func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
+	enterprise, _, err := wire.ParseTopic(s.cfg.MQTT.TopicPrefix, msg.Topic())
+	if err != nil {
+		s.reject(msg, "topic", err)
+		return
+	}
+	env, err := wire.Decode(msg.Payload())
+	if err != nil {
+		s.reject(msg, "malformed", err)
+		return
+	}
+	for i := range env.Readings {
+		if env.Readings[i].Enterprise != enterprise {
+			s.reject(msg, "enterprise_mismatch", fmt.Errorf("reading %d of enterprise %q on topic %q",
+				i, env.Readings[i].Enterprise, msg.Topic()))
+			return
+		}
+	}
+	select {
+	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings)}:
+	case <-s.stopped:
+		// Not acknowledged: the broker delivers it again to the next session.
+	}
+}
+
+func (s *Service) reject(msg mqtt.Message, reason string, err error) {
+	s.m.messages.WithLabelValues(reason).Inc()
+	s.log.Warn("message rejected", "topic", msg.Topic(), "reason", reason, "err", err)
+	msg.Ack()
+}
+
+// writeLoop writes whatever has arrived in one batch, so batches grow with
+// the load and a lone message is written without waiting.
+func (s *Service) writeLoop(ctx context.Context) error {
+	var batch []inbound
+	var points []*write.Point
+	for {
+		batch, points = batch[:0], points[:0]
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-s.inbox:
+			batch, points = append(batch, in), append(points, in.points...)
+		}
+	fill:
+		for len(points) < s.cfg.Ingest.BatchPoints {
+			select {
+			case in := <-s.inbox:
+				batch, points = append(batch, in), append(points, in.points...)
+			default:
+				break fill
+			}
+		}
+		if !s.write(ctx, points) {
+			return nil // stopping: unacknowledged messages come back from the broker
+		}
+		for _, in := range batch {
+			in.msg.Ack()
+			s.m.messages.WithLabelValues("written").Inc()
+			s.m.readings.Add(float64(in.n))
+			s.m.intervals.Add(float64(len(in.points) - in.n))
+		}
+	}
+}
+
+// write stores points, retrying with backoff until it succeeds or ctx is
+// done. It reports whether the points were stored.
+func (s *Service) write(ctx context.Context, points []*write.Point) bool {
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := s.writer.WritePoint(ctx, points...)
+		s.m.writeDuration.Observe(time.Since(start).Seconds())
+		if err == nil {
+			s.m.writes.Inc()
+			s.writeErr.Store(nil)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		msg := err.Error()
+		s.writeErr.Store(&msg)
+		s.m.writeErrors.Inc()
+		wait := backoff
+		var he *influxhttp.Error
+		if errors.As(err, &he) && he.RetryAfter > 0 {
+			wait = time.Duration(he.RetryAfter) * time.Second
+		}
+		if attempt == 1 || attempt%20 == 0 {
+			s.log.Warn("influxdb write failed, retrying", "points", len(points), "attempt", attempt, "in", wait, "err", err)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return false
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}

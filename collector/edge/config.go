@@ -1,0 +1,196 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/parkcarbon/parkcarbon/devices/profile"
+	"github.com/parkcarbon/parkcarbon/internal/configfile"
+	"github.com/parkcarbon/parkcarbon/internal/wire"
+)
+
+// Config is edge.yaml. Zero values take the defaults set by Load.
+type Config struct {
+	Gateway string         `yaml:"gateway"`
+	Uplink  UplinkConfig   `yaml:"uplink"`
+	Buffer  BufferConfig   `yaml:"buffer"`
+	Modbus  []ModbusConfig `yaml:"modbus"`
+	Metrics MetricsConfig  `yaml:"metrics"`
+	Log     LogConfig      `yaml:"log"`
+}
+
+// UplinkConfig is the broker the agent publishes envelopes to.
+type UplinkConfig struct {
+	Broker      string        `yaml:"broker"`       // tcp://host:port or ssl://host:port
+	TopicPrefix string        `yaml:"topic_prefix"` // default park
+	ClientID    string        `yaml:"client_id"`    // default edge-{gateway}
+	Username    string        `yaml:"username"`
+	Password    string        `yaml:"password"`
+	BatchSize   int           `yaml:"batch_size"` // readings per envelope, default 500
+	Linger      time.Duration `yaml:"linger"`     // longest wait to fill a batch, default 1s
+}
+
+// BufferConfig is where the agent keeps its state on disk.
+type BufferConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+// ModbusConfig is one Modbus endpoint (a TCP meter or gateway, or a bus) and
+// the devices behind it. Requests on one endpoint are serialized.
+type ModbusConfig struct {
+	Name    string         `yaml:"name"`
+	URL     string         `yaml:"url"`
+	Timeout time.Duration  `yaml:"timeout"` // per request, default 2s
+	Devices []DeviceConfig `yaml:"devices"`
+}
+
+// DeviceConfig is one meter: a unit id on an endpoint read with a profile.
+type DeviceConfig struct {
+	Meter      string        `yaml:"meter"`
+	Enterprise string        `yaml:"enterprise"`
+	Unit       uint8         `yaml:"unit"`
+	Profile    string        `yaml:"profile"`
+	Interval   time.Duration `yaml:"interval"` // default 10s
+}
+
+// MetricsConfig is the admin HTTP listener.
+type MetricsConfig struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:9101
+}
+
+// LogConfig selects slog's handler.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+// LoadConfig reads edge.yaml, applies defaults and validates it. Relative
+// paths are taken from the config file's folder.
+func LoadConfig(path string) (*Config, []string, error) {
+	var c Config
+	unset, err := configfile.Load(path, &c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Buffer.Dir != "" && !filepath.IsAbs(c.Buffer.Dir) {
+		c.Buffer.Dir = filepath.Join(filepath.Dir(path), c.Buffer.Dir)
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, unset, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.Uplink.TopicPrefix == "" {
+		c.Uplink.TopicPrefix = "park"
+	}
+	if c.Uplink.ClientID == "" {
+		c.Uplink.ClientID = "edge-" + c.Gateway
+	}
+	if c.Uplink.BatchSize == 0 {
+		c.Uplink.BatchSize = 500
+	}
+	if c.Uplink.Linger == 0 {
+		c.Uplink.Linger = time.Second
+	}
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = "127.0.0.1:9101"
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	for i := range c.Modbus {
+		m := &c.Modbus[i]
+		if m.Timeout == 0 {
+			m.Timeout = 2 * time.Second
+		}
+		for j := range m.Devices {
+			if m.Devices[j].Interval == 0 {
+				m.Devices[j].Interval = 10 * time.Second
+			}
+		}
+	}
+}
+
+// Validate checks everything that can be checked without dialling a device.
+func (c *Config) Validate() error {
+	if !wire.ValidID(c.Gateway) {
+		return fmt.Errorf("gateway %q: want letters, digits, '_', '.', ':' or '-'", c.Gateway)
+	}
+	u, err := url.Parse(c.Uplink.Broker)
+	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") || u.Host == "" {
+		return fmt.Errorf("uplink.broker %q: want tcp://host:port or ssl://host:port", c.Uplink.Broker)
+	}
+	if !wire.ValidID(c.Uplink.TopicPrefix) {
+		return fmt.Errorf("uplink.topic_prefix %q is not a single topic level", c.Uplink.TopicPrefix)
+	}
+	if c.Uplink.BatchSize < 1 || c.Uplink.BatchSize > wire.MaxReadings {
+		return fmt.Errorf("uplink.batch_size %d: want 1 to %d", c.Uplink.BatchSize, wire.MaxReadings)
+	}
+	if len(c.Modbus) == 0 {
+		return errors.New("no modbus endpoints: nothing to poll")
+	}
+	meters := map[string]bool{}
+	for i, m := range c.Modbus {
+		where := fmt.Sprintf("modbus[%d] %s", i, m.Name)
+		if m.Name == "" {
+			return fmt.Errorf("modbus[%d]: name is required", i)
+		}
+		if _, err := ParseModbusURL(m.URL); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		if len(m.Devices) == 0 {
+			return fmt.Errorf("%s: no devices", where)
+		}
+		for j, d := range m.Devices {
+			dw := fmt.Sprintf("%s device[%d] %s", where, j, d.Meter)
+			switch {
+			case !wire.ValidID(d.Meter):
+				return fmt.Errorf("%s: invalid meter id %q", dw, d.Meter)
+			case meters[d.Meter]:
+				return fmt.Errorf("%s: meter %s is configured twice", dw, d.Meter)
+			case !wire.ValidID(d.Enterprise):
+				return fmt.Errorf("%s: invalid enterprise %q", dw, d.Enterprise)
+			case d.Interval < 100*time.Millisecond:
+				return fmt.Errorf("%s: interval %s is shorter than 100ms", dw, d.Interval)
+			}
+			meters[d.Meter] = true
+			if _, err := profile.Builtin(d.Profile); err != nil {
+				return fmt.Errorf("%s: %w", dw, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ModbusURL is a parsed endpoint address.
+type ModbusURL struct {
+	Scheme string // tcp (rtu and rtuovertcp come with the acquisition work)
+	Addr   string // host:port
+}
+
+// ParseModbusURL accepts tcp://host:port.
+func ParseModbusURL(s string) (ModbusURL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ModbusURL{}, fmt.Errorf("url %q: %w", s, err)
+	}
+	switch u.Scheme {
+	case "tcp":
+		if u.Port() == "" {
+			return ModbusURL{}, fmt.Errorf("url %q: want tcp://host:port", s)
+		}
+		return ModbusURL{Scheme: u.Scheme, Addr: u.Host}, nil
+	case "rtu", "rtuovertcp":
+		return ModbusURL{}, fmt.Errorf("url %q: %s is not supported yet", s, u.Scheme)
+	}
+	return ModbusURL{}, fmt.Errorf("url %q: want tcp://host:port", s)
+}

@@ -1,0 +1,163 @@
+// Package wire holds the contract between edge agents and the collector: the
+// reading, the envelope a gateway publishes, and the MQTT topic layout.
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+)
+
+// Version is the envelope format version ("v").
+const Version = 1
+
+// Energy kinds and the cumulative quantity each one's consumption comes from
+// (DESIGN.md, "Vocabulary and storage schema").
+const (
+	Electricity = "electricity"
+	Gas         = "gas"
+	Water       = "water"
+	Heat        = "heat"
+)
+
+// CumulativeQuantity returns the counter quantity consumption is taken from
+// for an energy kind, and false for an unknown kind.
+func CumulativeQuantity(energy string) (string, bool) {
+	switch energy {
+	case Electricity:
+		return "energy_import_total", true
+	case Gas, Water:
+		return "volume_total", true
+	case Heat:
+		return "energy_total", true
+	}
+	return "", false
+}
+
+// Reading is one sample of one quantity of one meter. Delta and Since are
+// set only on samples of the cumulative quantity that have a predecessor.
+type Reading struct {
+	Meter      string   `json:"meter"`
+	Enterprise string   `json:"enterprise"`
+	Energy     string   `json:"energy"`
+	Quantity   string   `json:"quantity"`
+	Value      float64  `json:"value"`
+	Unit       string   `json:"unit"`
+	TS         int64    `json:"ts"` // epoch ms, UTC, acquisition time
+	Quality    string   `json:"quality,omitempty"`
+	Delta      *float64 `json:"delta,omitempty"` // consumption since Since, base unit
+	Since      int64    `json:"since,omitempty"` // previous sample's ts, epoch ms
+}
+
+// Envelope is the batch a gateway publishes: readings of one enterprise.
+type Envelope struct {
+	V        int       `json:"v"`
+	Gateway  string    `json:"gateway"`
+	Seq      uint64    `json:"seq"`
+	Readings []Reading `json:"readings"`
+}
+
+// Topic is where a gateway publishes an enterprise's readings.
+func Topic(prefix, enterprise, gateway string) string {
+	return prefix + "/" + enterprise + "/" + gateway + "/readings"
+}
+
+// SubscriptionFilter matches every gateway's readings under prefix.
+func SubscriptionFilter(prefix string) string { return prefix + "/+/+/readings" }
+
+// ParseTopic splits a readings topic into enterprise and gateway.
+func ParseTopic(prefix, topic string) (enterprise, gateway string, err error) {
+	rest, ok := strings.CutPrefix(topic, prefix+"/")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 || parts[2] != "readings" {
+		return "", "", fmt.Errorf("topic %q is not %s/{enterprise}/{gateway}/readings", topic, prefix)
+	}
+	return parts[0], parts[1], nil
+}
+
+// idPattern keeps identifiers safe as InfluxDB tags and MQTT topic levels:
+// no comma, space, '=', newline, '+', '#' or '/' can reach line protocol.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
+
+// ValidID reports whether s may be used as a meter, enterprise, gateway or
+// quantity identifier.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// MaxReadings bounds one envelope, so one message cannot hold the collector's
+// memory hostage.
+const MaxReadings = 10000
+
+// Decode parses and validates an envelope. Every error names the field and,
+// for a reading, its index.
+func Decode(data []byte) (*Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("decode envelope: %w", err)
+	}
+	if err := env.Validate(); err != nil {
+		return nil, err
+	}
+	return &env, nil
+}
+
+// Encode marshals an envelope.
+func Encode(env *Envelope) ([]byte, error) { return json.Marshal(env) }
+
+// Validate checks the envelope's header and each reading.
+func (e *Envelope) Validate() error {
+	if e.V != Version {
+		return fmt.Errorf("envelope: unsupported version %d (want %d)", e.V, Version)
+	}
+	if !ValidID(e.Gateway) {
+		return fmt.Errorf("envelope: invalid gateway %q", e.Gateway)
+	}
+	if len(e.Readings) == 0 {
+		return errors.New("envelope: no readings")
+	}
+	if len(e.Readings) > MaxReadings {
+		return fmt.Errorf("envelope: %d readings, more than %d", len(e.Readings), MaxReadings)
+	}
+	for i := range e.Readings {
+		if err := e.Readings[i].Validate(); err != nil {
+			return fmt.Errorf("envelope reading %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks one reading's identifiers, value and interval.
+func (r *Reading) Validate() error {
+	switch {
+	case !ValidID(r.Meter):
+		return fmt.Errorf("invalid meter %q", r.Meter)
+	case !ValidID(r.Enterprise):
+		return fmt.Errorf("meter %s: invalid enterprise %q", r.Meter, r.Enterprise)
+	case !ValidID(r.Quantity):
+		return fmt.Errorf("meter %s: invalid quantity %q", r.Meter, r.Quantity)
+	case math.IsNaN(r.Value) || math.IsInf(r.Value, 0):
+		return fmt.Errorf("meter %s %s: value is not finite", r.Meter, r.Quantity)
+	case r.TS <= 0:
+		return fmt.Errorf("meter %s %s: missing ts", r.Meter, r.Quantity)
+	case len(r.Unit) > 16:
+		return fmt.Errorf("meter %s %s: unit too long", r.Meter, r.Quantity)
+	}
+	cum, ok := CumulativeQuantity(r.Energy)
+	if !ok {
+		return fmt.Errorf("meter %s: unknown energy %q", r.Meter, r.Energy)
+	}
+	if r.Delta != nil {
+		d := *r.Delta
+		switch {
+		case r.Quantity != cum:
+			return fmt.Errorf("meter %s %s: delta on a quantity that is not the cumulative %s", r.Meter, r.Quantity, cum)
+		case math.IsNaN(d) || math.IsInf(d, 0) || d < 0:
+			return fmt.Errorf("meter %s %s: delta %v is not a finite non-negative number", r.Meter, r.Quantity, d)
+		case r.Since <= 0 || r.Since >= r.TS:
+			return fmt.Errorf("meter %s %s: since %d is not before ts %d", r.Meter, r.Quantity, r.Since, r.TS)
+		}
+	}
+	return nil
+}
