@@ -19,6 +19,7 @@ type device struct {
 	cfg     DeviceConfig
 	profile *profile.Profile
 	plan    []modbus.Request
+	level   int    // planBridged, planContiguous or planPerRegister
 	cum     string // the energy's cumulative quantity
 	next    time.Time
 	up      bool
@@ -54,7 +55,9 @@ func newBus(cfg ModbusConfig, out chan<- wire.Reading, log *slog.Logger, m *metr
 			return nil, fmt.Errorf("meter %s: %w", dc.Meter, err)
 		}
 		cum, _ := wire.CumulativeQuantity(p.Energy)
-		b.devices = append(b.devices, &device{cfg: dc, profile: p, plan: modbus.Plan(p.Registers, maxGap), cum: cum})
+		d := &device{cfg: dc, profile: p, cum: cum}
+		d.replan()
+		b.devices = append(b.devices, d)
 	}
 	return b, nil
 }
@@ -104,7 +107,7 @@ func (b *bus) poll(ctx context.Context, d *device) error {
 	defer cancel()
 	start := time.Now()
 	b.m.polls.WithLabelValues(b.cfg.Name).Inc()
-	samples, err := modbus.ReadDevice(pollCtx, b.conn, d.cfg.Unit, d.profile, d.plan)
+	samples, err := b.read(pollCtx, d)
 	// A reading's ts is when its response arrived, at ms precision.
 	ts := b.now().UnixMilli()
 	b.m.pollDuration.WithLabelValues(b.cfg.Name).Observe(time.Since(start).Seconds())

@@ -107,6 +107,17 @@ func (st *state) value(addr uint16) float32 {
 	return float32(v)
 }
 
+// modelled tells whether the even address addr holds a value of the SDM630 map.
+func modelled(addr uint16) bool {
+	switch {
+	case addr <= 0x0028, addr == 0x002A, addr == 0x002E, addr == 0x0030, addr == 0x0034,
+		addr == 0x0038, addr == 0x003C, addr == 0x003E, addr == 0x0042, addr >= 0x0046 && addr <= 0x004A,
+		addr == 0x0156:
+		return true
+	}
+	return false
+}
+
 // served tells whether the inclusive register range lies in one block the meter answers.
 func served(first, last int) bool {
 	return first >= 0x0000 && last <= 0x004B || first >= 0x0156 && last <= 0x0157

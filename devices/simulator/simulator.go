@@ -19,6 +19,7 @@ import (
 	"log"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -33,11 +34,21 @@ type Config struct {
 	Start  time.Time        // when the counters stood at their start values; default: Now() at Start
 	Now    func() time.Time // clock; default time.Now
 	Logger *log.Logger      // the Modbus server's log; default: discarded
+
+	// Fault injection, for tests of how the agent copes with real meters' quirks.
+	// Strict refuses (illegal data address) any read that touches a register the
+	// meter does not model, as some meters and gateways do with bridged reads.
+	Strict bool
+	// Refuse lists float addresses the meter does not implement: any read that
+	// touches one is refused with illegal data address.
+	Refuse []uint16
 }
 
 // Simulator is a running Modbus TCP server of simulated meters.
 type Simulator struct {
 	addr   string
+	strict bool
+	refuse []uint16
 	server *modbus.ModbusServer
 	meters map[byte]meter // read-only after Start
 	start  time.Time
@@ -57,7 +68,8 @@ func Start(ctx context.Context, cfg Config) (*Simulator, error) {
 	if len(units) == 0 {
 		units = []byte{1}
 	}
-	s := &Simulator{meters: make(map[byte]meter, len(units)), now: cfg.Now, start: cfg.Start, done: make(chan struct{})}
+	s := &Simulator{meters: make(map[byte]meter, len(units)), now: cfg.Now, start: cfg.Start, done: make(chan struct{}),
+		strict: cfg.Strict, refuse: cfg.Refuse}
 	for _, u := range units {
 		if u == 0 || u > 247 {
 			return nil, fmt.Errorf("start simulator: unit id %d: want 1 to 247", u)
@@ -191,8 +203,14 @@ func (h handler) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint
 	if !ok {
 		return nil, modbus.ErrGWTargetFailedToRespond
 	}
-	if !served(int(req.Addr), int(req.Addr)+int(req.Quantity)-1) {
+	first, last := int(req.Addr), int(req.Addr)+int(req.Quantity)-1
+	if !served(first, last) {
 		return nil, modbus.ErrIllegalDataAddress
+	}
+	for a := first; a <= last; a++ {
+		if (h.s.strict && !modelled(uint16(a&^1))) || slices.Contains(h.s.refuse, uint16(a&^1)) {
+			return nil, modbus.ErrIllegalDataAddress
+		}
 	}
 	st := m.at(h.s.since())
 	regs := make([]uint16, req.Quantity)

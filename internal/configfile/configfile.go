@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,10 +41,16 @@ func Decode(name string, data []byte, v any) error {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%s: empty file", name)
 		}
-		return fmt.Errorf("%s: %w", name, err)
+		// yaml.v3 names Go types ("field metrcs not found in type edge.Config");
+		// a user wants the key.
+		msg := unknownField.ReplaceAllString(err.Error(), `unknown key "$1"`)
+		msg = strings.Replace(msg, "yaml: unmarshal errors:\n  ", "", 1)
+		return fmt.Errorf("%s: %s", name, msg)
 	}
 	return nil
 }
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 // Load reads path, expands ${ENV} and strictly decodes it into v. It returns
 // the names of referenced variables that were not set.

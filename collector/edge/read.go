@@ -1,0 +1,73 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/parkcarbon/parkcarbon/devices/modbus"
+	"github.com/parkcarbon/parkcarbon/devices/profile"
+)
+
+// How a device's registers are grouped into requests. A meter that refuses a
+// read spanning registers it does not implement ("illegal data address") is
+// stepped down one level, and at the last level a register it refuses on its
+// own is disabled, so that one unsupported quantity does not cost the others.
+const (
+	planBridged     = iota // gaps up to maxGap read across
+	planContiguous         // only adjacent registers share a read
+	planPerRegister        // one request per register
+)
+
+func (d *device) replan() {
+	switch d.level {
+	case planBridged:
+		d.plan = modbus.Plan(d.profile.Registers, maxGap)
+	case planContiguous:
+		d.plan = modbus.Plan(d.profile.Registers, 0)
+	default:
+		d.plan = d.plan[:0]
+		for _, r := range d.profile.Registers {
+			d.plan = append(d.plan, modbus.Plan([]profile.Register{r}, 0)...)
+		}
+	}
+}
+
+func illegalAddress(err error) bool {
+	var ex *modbus.ExceptionError
+	return errors.As(err, &ex) && ex.Code == 2
+}
+
+// read polls d, stepping its plan down when the meter refuses an address.
+func (b *bus) read(ctx context.Context, d *device) ([]modbus.Sample, error) {
+	for d.level < planPerRegister {
+		samples, err := modbus.ReadDevice(ctx, b.conn, d.cfg.Unit, d.profile, d.plan)
+		if !illegalAddress(err) {
+			return samples, err
+		}
+		d.level++
+		d.replan()
+		b.log.Info("meter refused a read; using smaller requests", "meter", d.cfg.Meter, "requests", len(d.plan), "err", err)
+	}
+	var samples []modbus.Sample
+	kept := d.plan[:0]
+	for _, req := range d.plan {
+		s, err := modbus.ReadDevice(ctx, b.conn, d.cfg.Unit, d.profile, []modbus.Request{req})
+		switch {
+		case illegalAddress(err):
+			b.log.Warn("meter refuses a register; disabled until restart", "meter", d.cfg.Meter,
+				"quantity", req.Registers[0].Quantity, "function", req.Function, "address", req.Address, "err", err)
+			continue
+		case err != nil:
+			// A transport error ends the poll: the connection is being redialled.
+			return nil, err
+		}
+		kept = append(kept, req)
+		samples = append(samples, s...)
+	}
+	d.plan = kept
+	if len(d.plan) == 0 {
+		return nil, fmt.Errorf("meter %s refuses every register of profile %s", d.cfg.Meter, d.profile.Name)
+	}
+	return samples, nil
+}

@@ -1,0 +1,53 @@
+package edge
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parkcarbon/parkcarbon/devices/simulator"
+	"github.com/parkcarbon/parkcarbon/internal/wire"
+)
+
+// A meter that refuses bridged reads and does not implement one register
+// (export energy) still yields every other quantity: the plan steps down to
+// one request per register and disables only the refused one.
+func TestReadStepsDownOnRefusedAddresses(t *testing.T) {
+	sim, err := simulator.Start(t.Context(), simulator.Config{Units: []byte{1}, Strict: true, Refuse: []uint16{0x004A}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	cfg := ModbusConfig{Name: "strict", URL: "tcp://" + sim.Addr(), Timeout: time.Second, Devices: []DeviceConfig{
+		{Meter: "m1", Enterprise: "e1", Unit: 1, Profile: "eastron-sdm630", Interval: time.Second},
+	}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b, err := newBus(cfg, make(chan wire.Reading, 100), log, newMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.conn.Close()
+	d := b.devices[0]
+	if len(d.plan) != 1 {
+		t.Fatalf("the SDM630 profile should start as one bridged read, got %d", len(d.plan))
+	}
+	for poll := range 2 {
+		samples, err := b.read(t.Context(), d)
+		if err != nil {
+			t.Fatalf("poll %d: %v", poll, err)
+		}
+		got := map[string]bool{}
+		for _, s := range samples {
+			got[s.Quantity] = true
+		}
+		if got["energy_export_total"] || !got["energy_import_total"] || !got["voltage_l3"] || len(samples) != len(d.profile.Registers)-1 {
+			t.Fatalf("poll %d: got %v", poll, got)
+		}
+	}
+	if d.level != planPerRegister || len(d.plan) != len(d.profile.Registers)-1 {
+		t.Fatalf("level %d, %d requests", d.level, len(d.plan))
+	}
+}
