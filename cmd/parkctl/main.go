@@ -16,6 +16,10 @@ commands:
   demo       run a whole simulated park locally: influxd, Mosquitto, 20 simulated
              meters of 5 enterprises, an edge agent and the collector (Ctrl-C stops all)
   simulate   serve simulated Eastron SDM630 meters over Modbus TCP
+  probe      read one meter once (or every --watch) and print every quantity with its raw registers
+  plan       print the Modbus requests an edge.yaml makes per poll cycle
+  profiles   list the built-in meter profiles and their quantities
+  evaluate   compute the per-mu evaluation (亩均效益) of a period from InfluxDB and the registry
 
 Run 'parkctl <command> -h' for a command's flags.
 `
@@ -33,6 +37,14 @@ func main() {
 		err = runDemo(ctx, args)
 	case "simulate":
 		err = runSimulate(ctx, args)
+	case "probe":
+		err = runProbe(ctx, args)
+	case "plan":
+		err = runPlan(ctx, args)
+	case "profiles":
+		err = runProfiles(ctx, args)
+	case "evaluate":
+		err = runEvaluate(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
