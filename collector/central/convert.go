@@ -47,5 +47,11 @@ func (c *Converter) Points(dst []*write.Point, env *wire.Envelope) []*write.Poin
 			},
 			fields, ts))
 	}
+	for i := range env.Events {
+		ev := &env.Events[i]
+		dst = append(dst, write.NewPoint("data_quality",
+			map[string]string{"enterprise": ev.Enterprise, "meter": ev.Meter, "kind": ev.Kind},
+			map[string]any{"value": ev.Value, "message": ev.Message}, time.UnixMilli(ev.TS)))
+	}
 	return dst
 }

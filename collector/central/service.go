@@ -155,6 +155,13 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 			return
 		}
 	}
+	for i := range env.Events {
+		if env.Events[i].Enterprise != enterprise {
+			s.reject(msg, "enterprise_mismatch", fmt.Errorf("event %d of enterprise %q on topic %q",
+				i, env.Events[i].Enterprise, msg.Topic()))
+			return
+		}
+	}
 	select {
 	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings)}:
 	case <-s.stopped:

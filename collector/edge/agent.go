@@ -1,64 +1,97 @@
 // Package edge is the edge agent's runtime: it polls the configured meters,
-// turns consecutive totals into interval consumption, and publishes the
-// readings to the park's broker.
+// turns consecutive totals into interval consumption, queues everything on
+// disk, and publishes it to the park's broker.
 package edge
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/parkcarbon/parkcarbon/internal/wire"
+	"github.com/parkcarbon/parkcarbon/internal/queue"
 )
 
 // Agent is one gateway's edge agent.
 type Agent struct {
-	cfg      *Config
-	log      *slog.Logger
-	buses    []*bus
-	uplink   *uplink
-	readings chan wire.Reading
+	cfg    *Config
+	log    *slog.Logger
+	store  *queue.Store
+	buses  []*bus
+	uplink *uplink
 }
 
-// New builds the agent from a validated config. It dials nothing: a dead
+// New opens the disk queue and builds the agent. It dials nothing: a dead
 // meter or broker must not stop the agent from starting.
 func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, error) {
+	if err := os.MkdirAll(cfg.Buffer.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("buffer dir: %w", err)
+	}
+	path := filepath.Join(cfg.Buffer.Dir, "queue.db")
+	store, err := queue.Open(path, queue.Options{MaxBytes: int64(cfg.Buffer.MaxSize), NoSync: cfg.Buffer.Sync == "none"})
+	if err != nil {
+		return nil, err
+	}
+	st := store.Stats()
+	if st.Reopened {
+		log.Error("disk queue was unreadable: set aside and started afresh; meters start new baselines", "path", path)
+	}
+	log.Info("disk queue open", "path", path, "records", st.Records, "bytes", st.Bytes)
+	states, err := store.State()
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	m := newMetrics(reg)
-	readings := make(chan wire.Reading, 4*cfg.Uplink.BatchSize)
-	a := &Agent{cfg: cfg, log: log, readings: readings}
+	a := &Agent{cfg: cfg, log: log, store: store}
+	registerQueue(reg, store, a.oldestAge)
 	for _, mc := range cfg.Modbus {
-		b, err := newBus(mc, readings, log, m)
+		b, err := newBus(mc, store, states, log, m)
 		if err != nil {
+			store.Close()
 			return nil, fmt.Errorf("endpoint %s: %w", mc.Name, err)
 		}
 		a.buses = append(a.buses, b)
 	}
-	a.uplink = newUplink(cfg.Uplink, cfg.Gateway, readings, log, m)
+	a.uplink = newUplink(cfg.Uplink, cfg.Gateway, store, log, m)
 	return a, nil
 }
 
-// drainTimeout is how long a stopping agent keeps trying to publish what it
-// has already acquired.
-const drainTimeout = 5 * time.Second
+func (a *Agent) oldestAge() float64 {
+	rec, ok, err := a.store.Oldest()
+	if err != nil || !ok {
+		return 0
+	}
+	r, err := decodeRecord(rec.Data)
+	if err != nil {
+		return 0
+	}
+	return max(0, time.Since(time.UnixMilli(r.ts())).Seconds())
+}
+
+// drainTimeout is how long a stopping agent keeps publishing what is queued;
+// whatever is left stays on disk for the next start.
+const drainTimeout = 3 * time.Second
 
 // Run polls and publishes until ctx is done, then stops the buses, publishes
-// what they acquired (for at most drainTimeout), and waits for every goroutine.
+// for at most drainTimeout, and closes the queue.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.store.Close()
 	upCtx, upCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer upCancel()
 	var buses, up sync.WaitGroup
 	var upErr error
-	up.Go(func() { upErr = a.uplink.run(upCtx) })
+	up.Go(func() { upErr = a.uplink.run(upCtx, ctx.Done()) })
 	for _, b := range a.buses {
 		buses.Go(func() { b.run(ctx) })
 	}
 	a.log.Info("edge agent running", "gateway", a.cfg.Gateway, "endpoints", len(a.buses))
 	buses.Wait()
-	close(a.readings)
 	timer := time.AfterFunc(drainTimeout, upCancel)
 	defer timer.Stop()
 	up.Wait()

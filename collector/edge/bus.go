@@ -2,8 +2,10 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/parkcarbon/parkcarbon/devices/modbus"
@@ -21,9 +23,11 @@ type device struct {
 	plan    []modbus.Request
 	level   int    // planBridged, planContiguous or planPerRegister
 	cum     string // the energy's cumulative quantity
+	state   *meterState
 	next    time.Time
 	up      bool
-	polled  bool // at least one poll done: the first failure is always logged
+	polled  bool  // at least one poll done: the first failure is always logged
+	lastTS  int64 // ts of the last queued poll, epoch ms
 }
 
 // bus polls the devices of one endpoint, one request at a time: a Modbus
@@ -33,21 +37,28 @@ type bus struct {
 	cfg     ModbusConfig
 	conn    modbus.Conn
 	devices []*device
-	state   *meterState
-	out     chan<- wire.Reading
+	store   committer
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
+	buf     [][]byte // reused between polls
 }
 
-func newBus(cfg ModbusConfig, out chan<- wire.Reading, log *slog.Logger, m *metrics) (*bus, error) {
+// committer is the part of the disk queue a bus needs.
+type committer interface {
+	Commit(records [][]byte, state map[string][]byte) error
+}
+
+// newBus builds the bus of one endpoint; states holds the stored counter
+// state of meters by store key.
+func newBus(cfg ModbusConfig, store committer, states map[string][]byte, log *slog.Logger, m *metrics) (*bus, error) {
 	u, err := ParseModbusURL(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
 	b := &bus{
-		cfg: cfg, conn: modbus.DialTCP(u.Addr, cfg.Timeout), state: newMeterState(),
-		out: out, log: log.With("endpoint", cfg.Name), m: m, now: time.Now,
+		cfg: cfg, conn: modbus.DialTCP(u.Addr, cfg.Timeout), store: store,
+		log: log.With("endpoint", cfg.Name), m: m, now: time.Now,
 	}
 	for _, dc := range cfg.Devices {
 		p, err := profile.Builtin(dc.Profile)
@@ -55,7 +66,14 @@ func newBus(cfg ModbusConfig, out chan<- wire.Reading, log *slog.Logger, m *metr
 			return nil, fmt.Errorf("meter %s: %w", dc.Meter, err)
 		}
 		cum, _ := wire.CumulativeQuantity(p.Energy)
-		d := &device{cfg: dc, profile: p, cum: cum}
+		st := &meterState{spec: counterSpec(p, cum, dc.MaxRate)}
+		if raw, ok := states[stateKey(dc.Meter)]; ok {
+			if err := st.unmarshal(raw); err != nil {
+				// A damaged state costs one interval, not the agent.
+				b.log.Warn("meter state unreadable; starting a new baseline", "meter", dc.Meter, "err", err)
+			}
+		}
+		d := &device{cfg: dc, profile: p, cum: cum, state: st, lastTS: max(st.counter.LastTS, st.counter.SuspectTS)}
 		d.replan()
 		b.devices = append(b.devices, d)
 	}
@@ -91,25 +109,30 @@ func (b *bus) run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		if err := b.poll(ctx, d); err != nil {
-			return
-		}
+		b.poll(ctx, d)
 		// A poll that overran its slot skips the missed slots rather than
 		// bursting to catch up.
 		d.next = nextSlot(b.now(), d.cfg.Interval)
 	}
 }
 
-// poll reads one device and hands its readings on. Only a stopped context is
-// an error; a device that fails is logged, counted and retried on its next slot.
-func (b *bus) poll(ctx context.Context, d *device) error {
+// poll reads one device and queues its readings. A device that fails is
+// logged, counted and retried on its next slot.
+func (b *bus) poll(ctx context.Context, d *device) {
 	pollCtx, cancel := context.WithTimeout(ctx, d.cfg.Interval)
 	defer cancel()
 	start := time.Now()
 	b.m.polls.WithLabelValues(b.cfg.Name).Inc()
 	samples, err := b.read(pollCtx, d)
-	// A reading's ts is when its response arrived, at ms precision.
+	// A reading's ts is when its response arrived, at ms precision, and
+	// strictly after the meter's previous one: a gateway clock stepping back
+	// must not overwrite stored points of the same series and time.
 	ts := b.now().UnixMilli()
+	if ts <= d.lastTS {
+		b.m.clockSteps.Inc()
+		b.log.Warn("clock stepped back; keeping the meter's timestamps increasing", "meter", d.cfg.Meter, "by_ms", d.lastTS-ts)
+		ts = d.lastTS + 1
+	}
 	b.m.pollDuration.WithLabelValues(b.cfg.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		b.m.pollErrors.WithLabelValues(b.cfg.Name).Inc()
@@ -122,28 +145,70 @@ func (b *bus) poll(ctx context.Context, d *device) error {
 			b.log.Debug("poll failed", "meter", d.cfg.Meter, "unit", d.cfg.Unit, "err", err)
 		}
 		d.up, d.polled = false, true
-		return nil
+		return
 	}
 	if !d.up {
 		b.log.Info("device up", "meter", d.cfg.Meter, "unit", d.cfg.Unit)
 	}
 	d.up, d.polled = true, true
 	b.m.deviceUp.WithLabelValues(d.cfg.Meter).Set(1)
+	if err := b.commit(d, samples, ts); err != nil {
+		b.m.pollErrors.WithLabelValues(b.cfg.Name).Inc()
+		b.log.Error("cannot queue readings", "meter", d.cfg.Meter, "err", err)
+		return
+	}
+	d.lastTS = ts
+}
+
+// commit queues the poll's readings, any data-quality event and the meter's
+// new counter state in one transaction: a crash can neither lose nor double
+// an interval.
+func (b *bus) commit(d *device, samples []modbus.Sample, ts int64) error {
+	b.buf = b.buf[:0]
+	var state map[string][]byte
+	before := *d.state
 	for _, s := range samples {
 		r := wire.Reading{
 			Meter: d.cfg.Meter, Enterprise: d.cfg.Enterprise, Energy: d.profile.Energy,
 			Quantity: s.Quantity, Value: s.Value, Unit: s.Unit, TS: ts, Quality: "good",
 		}
-		if r.Quantity == d.cum {
-			b.state.observe(&r)
+		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
+			b.m.invalid.Inc()
+			b.log.Debug("value is not finite; dropped", "meter", d.cfg.Meter, "quantity", s.Quantity, "raw", fmt.Sprintf("%X", s.Raw))
+			continue
 		}
-		select {
-		case b.out <- r:
-			b.m.readings.Inc()
-			b.m.pending.Inc()
-		case <-ctx.Done():
-			return ctx.Err()
+		var ev *wire.Event
+		if r.Quantity == d.cum {
+			ev = d.state.observe(&r, d.cfg.Swap)
+			raw, err := d.state.marshal()
+			if err != nil {
+				return err
+			}
+			state = map[string][]byte{stateKey(d.cfg.Meter): raw}
+		}
+		rec, err := json.Marshal(record{R: &r})
+		if err != nil {
+			return fmt.Errorf("encode reading of %s: %w", d.cfg.Meter, err)
+		}
+		b.buf = append(b.buf, rec)
+		if ev != nil {
+			b.m.events.WithLabelValues(ev.Kind).Inc()
+			if ev.Kind != "gap" {
+				b.log.Warn("counter event", "meter", d.cfg.Meter, "kind", ev.Kind, "message", ev.Message)
+			}
+			rec, err := json.Marshal(record{E: ev})
+			if err != nil {
+				return fmt.Errorf("encode event of %s: %w", d.cfg.Meter, err)
+			}
+			b.buf = append(b.buf, rec)
 		}
 	}
+	if err := b.store.Commit(b.buf, state); err != nil {
+		// The disk is failing: this poll is lost as a whole, and the counter
+		// goes back to what the store holds, so the next interval spans it.
+		*d.state = before
+		return err
+	}
+	b.m.readings.Add(float64(len(samples)))
 	return nil
 }

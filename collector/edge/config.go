@@ -31,11 +31,19 @@ type UplinkConfig struct {
 	Password    string        `yaml:"password"`
 	BatchSize   int           `yaml:"batch_size"` // readings per envelope, default 500
 	Linger      time.Duration `yaml:"linger"`     // longest wait to fill a batch, default 1s
+	// MaxRate caps readings published per second, so that hours of backlog
+	// drain without flooding the broker. Default 5000; 0 in the file means the default.
+	MaxRate int `yaml:"max_rate"`
 }
 
-// BufferConfig is where the agent keeps its state on disk.
+// BufferConfig is the disk queue every reading passes through, with each
+// meter's last total committed in the same transaction.
 type BufferConfig struct {
-	Dir string `yaml:"dir"`
+	Dir     string          `yaml:"dir"`      // default ./data next to the config file
+	MaxSize configfile.Size `yaml:"max_size"` // default 512MiB; the oldest readings go first when full
+	// Sync: "always" (default) fsyncs each commit; "none" leaves it to the OS
+	// (faster on slow flash, but a power cut may lose the last seconds).
+	Sync string `yaml:"sync"`
 }
 
 // ModbusConfig is one Modbus endpoint (a TCP meter or gateway, or a bus) and
@@ -54,6 +62,19 @@ type DeviceConfig struct {
 	Unit       uint8         `yaml:"unit"`
 	Profile    string        `yaml:"profile"`
 	Interval   time.Duration `yaml:"interval"` // default 10s
+	// MaxRate is the most the meter's counter can advance per hour, in its
+	// base unit (rated power × 1.2 for electricity, in kWh/h). A larger jump is
+	// held as suspect until the next sample explains it. Default 1e6.
+	MaxRate float64 `yaml:"max_rate"`
+	// Swap declares a meter replacement: from the first sample after At, the
+	// meter counts from Start.
+	Swap *SwapConfig `yaml:"swap"`
+}
+
+// SwapConfig declares a meter replacement or counter reset.
+type SwapConfig struct {
+	At    time.Time `yaml:"at"`    // RFC 3339
+	Start float64   `yaml:"start"` // the new meter's total at the swap
 }
 
 // MetricsConfig is the admin HTTP listener.
@@ -75,7 +96,10 @@ func LoadConfig(path string) (*Config, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.Buffer.Dir != "" && !filepath.IsAbs(c.Buffer.Dir) {
+	if c.Buffer.Dir == "" {
+		c.Buffer.Dir = "data"
+	}
+	if !filepath.IsAbs(c.Buffer.Dir) {
 		c.Buffer.Dir = filepath.Join(filepath.Dir(path), c.Buffer.Dir)
 	}
 	c.setDefaults()
@@ -98,6 +122,15 @@ func (c *Config) setDefaults() {
 	if c.Uplink.Linger == 0 {
 		c.Uplink.Linger = time.Second
 	}
+	if c.Uplink.MaxRate == 0 {
+		c.Uplink.MaxRate = 5000
+	}
+	if c.Buffer.MaxSize == 0 {
+		c.Buffer.MaxSize = 512 << 20
+	}
+	if c.Buffer.Sync == "" {
+		c.Buffer.Sync = "always"
+	}
 	if c.Metrics.Listen == "" {
 		c.Metrics.Listen = "127.0.0.1:9101"
 	}
@@ -115,6 +148,9 @@ func (c *Config) setDefaults() {
 		for j := range m.Devices {
 			if m.Devices[j].Interval == 0 {
 				m.Devices[j].Interval = 10 * time.Second
+			}
+			if m.Devices[j].MaxRate == 0 {
+				m.Devices[j].MaxRate = 1e6
 			}
 		}
 	}
@@ -134,6 +170,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Uplink.BatchSize < 1 || c.Uplink.BatchSize > wire.MaxReadings {
 		return fmt.Errorf("uplink.batch_size %d: want 1 to %d", c.Uplink.BatchSize, wire.MaxReadings)
+	}
+	if c.Uplink.MaxRate < 0 {
+		return fmt.Errorf("uplink.max_rate %d is negative", c.Uplink.MaxRate)
+	}
+	if c.Buffer.Sync != "always" && c.Buffer.Sync != "none" {
+		return fmt.Errorf("buffer.sync %q: want always or none", c.Buffer.Sync)
+	}
+	if c.Buffer.MaxSize < 1<<20 {
+		return fmt.Errorf("buffer.max_size %s: want at least 1MiB", c.Buffer.MaxSize)
 	}
 	if len(c.Modbus) == 0 {
 		return errors.New("no modbus endpoints: nothing to poll")
@@ -161,6 +206,10 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%s: invalid enterprise %q", dw, d.Enterprise)
 			case d.Interval < 100*time.Millisecond:
 				return fmt.Errorf("%s: interval %s is shorter than 100ms", dw, d.Interval)
+			case d.MaxRate < 0:
+				return fmt.Errorf("%s: max_rate %v is negative", dw, d.MaxRate)
+			case d.Swap != nil && (d.Swap.At.IsZero() || d.Swap.Start < 0):
+				return fmt.Errorf("%s: swap needs at (RFC 3339) and a non-negative start", dw)
 			}
 			meters[d.Meter] = true
 			if _, err := profile.Builtin(d.Profile); err != nil {

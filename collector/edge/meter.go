@@ -1,37 +1,91 @@
 package edge
 
-import "github.com/parkcarbon/parkcarbon/internal/wire"
+import (
+	"encoding/json"
+	"fmt"
+	"math"
 
-// lastTotal is the previous sample of a meter's cumulative quantity.
-type lastTotal struct {
-	value float64
-	ts    int64
+	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/devices/profile"
+	"github.com/parkcarbon/parkcarbon/internal/wire"
+)
+
+// stateKey is where a meter's counter state lives in the store.
+func stateKey(meter string) string { return "meter/" + meter }
+
+// counterSpec derives what the cumulative register can do from its type:
+// an unsigned integer register wraps at 2^bits × scale; floats do not wrap.
+func counterSpec(p *profile.Profile, cum string, maxRate float64) carbon.CounterSpec {
+	spec := carbon.CounterSpec{MaxRate: maxRate}
+	for _, r := range p.Registers {
+		if r.Quantity != cum {
+			continue
+		}
+		switch r.Type {
+		case "uint16":
+			spec.Wrap = 65536 * r.Scale
+		case "uint32":
+			spec.Wrap = 4294967296 * r.Scale
+		case "uint64":
+			spec.Wrap = math.Pow(2, 64) * r.Scale
+		}
+	}
+	return spec
 }
 
-// meterState turns consecutive totals of a meter into interval consumption.
-// It is owned by one bus goroutine, so it needs no lock.
+// meterState is the counter state of one meter plus what the store knows.
 type meterState struct {
-	last map[string]lastTotal // by meter
+	counter carbon.CounterState
+	spec    carbon.CounterSpec
+	swapped bool // the declared swap was applied
 }
 
-func newMeterState() *meterState { return &meterState{last: map[string]lastTotal{}} }
+// observe turns a sample of the cumulative quantity into its interval and
+// any data-quality event.
+func (m *meterState) observe(r *wire.Reading, swap *SwapConfig) (ev *wire.Event) {
+	newMeter := m.counter.LastTS == 0
+	if swap != nil && !m.swapped && r.TS > swap.At.UnixMilli() && m.counter.LastTS < swap.At.UnixMilli() {
+		st := m.counter.Rebase(swap.Start, swap.At.UnixMilli())
+		m.swapped = true
+		ev = &wire.Event{Meter: r.Meter, Enterprise: r.Enterprise, Kind: carbon.EventSwap, Value: swap.Start, Message: st.Message, TS: r.TS}
+		newMeter = false
+	}
+	step := m.counter.Observe(r.Value, r.TS, m.spec)
+	if step.HasDelta {
+		d := step.Delta
+		r.Delta, r.Since = &d, step.Since
+	}
+	switch {
+	case step.Event != "":
+		ev = &wire.Event{Meter: r.Meter, Enterprise: r.Enterprise, Kind: step.Event, Value: r.Value, Message: step.Message, TS: r.TS}
+	case newMeter:
+		// No baseline: a new meter, or the agent's store was lost. The
+		// interval before this sample is unknown at the edge.
+		ev = &wire.Event{Meter: r.Meter, Enterprise: r.Enterprise, Kind: "gap", Value: r.Value,
+			Message: "no previous total for this meter: first sample, or the agent's state was lost", TS: r.TS}
+	}
+	return ev
+}
 
-// observe sets r.Delta and r.Since from the meter's previous total. The first
-// sample of a meter has no interval. A sample not newer than the last one is
-// left without an interval and does not move the baseline, so the same
-// interval is never counted twice. A drop (reset or meter swap) starts a new
-// baseline without an interval: booking it would be a negative or a huge
-// spurious delta. Rollover, glitch and reset events come with the carbon
-// engine's meter-state work.
-func (s *meterState) observe(r *wire.Reading) {
-	prev, ok := s.last[r.Meter]
-	if ok && r.TS <= prev.ts {
-		return
+func (m *meterState) marshal() ([]byte, error) {
+	b, err := json.Marshal(struct {
+		carbon.CounterState
+		Swapped bool `json:"swapped,omitempty"`
+	}{m.counter, m.swapped})
+	if err != nil {
+		return nil, fmt.Errorf("encode meter state: %w", err)
 	}
-	s.last[r.Meter] = lastTotal{value: r.Value, ts: r.TS}
-	if !ok || r.Value < prev.value {
-		return
+	return b, nil
+}
+
+func (m *meterState) unmarshal(b []byte) error {
+	var v struct {
+		carbon.CounterState
+		Swapped bool `json:"swapped,omitempty"`
 	}
-	d := r.Value - prev.value
-	r.Delta, r.Since = &d, prev.ts
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("decode meter state: %w", err)
+	}
+	m.counter, m.swapped = v.CounterState, v.Swapped
+	return nil
 }

@@ -1,19 +1,27 @@
 package edge
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parkcarbon/parkcarbon/internal/queue"
+)
 
 // metrics are the agent's own series; label values are bounded by the config
-// (endpoints and meters), never by payloads.
+// (endpoints, meters) or by code (event kinds), never by payloads.
 type metrics struct {
-	polls          *prometheus.CounterVec
-	pollErrors     *prometheus.CounterVec
-	pollDuration   *prometheus.HistogramVec
-	deviceUp       *prometheus.GaugeVec
-	readings       prometheus.Counter
-	published      prometheus.Counter
-	publishErrors  prometheus.Counter
-	pending        prometheus.Gauge
-	uplinkConnects prometheus.Gauge
+	polls           *prometheus.CounterVec
+	pollErrors      *prometheus.CounterVec
+	pollDuration    *prometheus.HistogramVec
+	deviceUp        *prometheus.GaugeVec
+	readings        prometheus.Counter
+	invalid         prometheus.Counter
+	events          *prometheus.CounterVec
+	clockSteps      prometheus.Counter
+	published       prometheus.Counter
+	publishErrors   prometheus.Counter
+	corrupt         prometheus.Counter
+	ackLag          prometheus.Histogram
+	uplinkConnected prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,22 +40,56 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parkcarbon_edge_device_up", Help: "1 if the last poll of the meter succeeded.",
 		}, []string{"meter"}),
 		readings: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "parkcarbon_edge_readings_total", Help: "Readings acquired from devices.",
+			Name: "parkcarbon_edge_readings_total", Help: "Readings acquired and queued on disk.",
+		}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parkcarbon_edge_invalid_values_total", Help: "Values read as NaN or infinite, dropped.",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parkcarbon_edge_data_quality_events_total", Help: "Counter events seen at the edge, by kind (reset, rollover, glitch, implausible, swap, gap).",
+		}, []string{"kind"}),
+		clockSteps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parkcarbon_edge_clock_steps_total", Help: "Polls whose wall-clock time was not after the meter's previous one.",
 		}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "parkcarbon_edge_readings_published_total", Help: "Readings acknowledged by the broker (PUBACK).",
+			Name: "parkcarbon_edge_records_published_total", Help: "Queued readings and events acknowledged by the broker (PUBACK) and removed from the queue.",
 		}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_edge_publish_errors_total", Help: "Envelope publishes that failed and will be retried.",
 		}),
-		pending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "parkcarbon_edge_pending_readings", Help: "Readings acquired but not yet acknowledged by the broker.",
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parkcarbon_edge_buffer_undecodable_records_total", Help: "Queued records that passed their checksum but could not be decoded.",
 		}),
-		uplinkConnects: prometheus.NewGauge(prometheus.GaugeOpts{
+		ackLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "parkcarbon_edge_publish_ack_seconds", Help: "From taking a batch off the queue to the broker's last PUBACK for it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
+		}),
+		uplinkConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "parkcarbon_edge_uplink_connected", Help: "1 while the uplink broker connection is up.",
 		}),
 	}
-	reg.MustRegister(m.polls, m.pollErrors, m.pollDuration, m.deviceUp, m.readings, m.published,
-		m.publishErrors, m.pending, m.uplinkConnects)
+	reg.MustRegister(m.polls, m.pollErrors, m.pollDuration, m.deviceUp, m.readings, m.invalid, m.events,
+		m.clockSteps, m.published, m.publishErrors, m.corrupt, m.ackLag, m.uplinkConnected)
 	return m
+}
+
+// registerQueue exposes the disk queue's state, read at scrape time.
+func registerQueue(reg prometheus.Registerer, store *queue.Store, oldestAge func() float64) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parkcarbon_edge_buffer_records", Help: "Readings and events queued on disk, not yet acknowledged by the broker.",
+		}, func() float64 { return float64(store.Stats().Records) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parkcarbon_edge_buffer_bytes", Help: "Bytes of queued records.",
+		}, func() float64 { return float64(store.Stats().Bytes) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parkcarbon_edge_buffer_oldest_age_seconds", Help: "Age of the oldest queued record (0 when empty).",
+		}, oldestAge),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parkcarbon_edge_buffer_dropped_total", Help: "Queued records dropped, oldest first, because buffer.max_size was reached.",
+		}, func() float64 { return float64(store.Stats().Dropped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parkcarbon_edge_buffer_corrupt_records_total", Help: "Queued records cut out because their checksum failed.",
+		}, func() float64 { return float64(store.Stats().Corrupt) }),
+	)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/devices/simulator"
-	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
 // A meter that refuses bridged reads and does not implement one register
@@ -25,7 +24,7 @@ func TestReadStepsDownOnRefusedAddresses(t *testing.T) {
 		{Meter: "m1", Enterprise: "e1", Unit: 1, Profile: "eastron-sdm630", Interval: time.Second},
 	}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := newBus(cfg, make(chan wire.Reading, 100), log, newMetrics(prometheus.NewRegistry()))
+	b, err := newBus(cfg, discard{}, nil, log, newMetrics(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,3 +50,7 @@ func TestReadStepsDownOnRefusedAddresses(t *testing.T) {
 		t.Fatalf("level %d, %d requests", d.level, len(d.plan))
 	}
 }
+
+type discard struct{}
+
+func (discard) Commit([][]byte, map[string][]byte) error { return nil }

@@ -8,32 +8,33 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
-// uplink batches readings into envelopes, one enterprise per envelope, and
-// publishes them at QoS 1. A batch leaves memory only after the broker's
-// PUBACK; until then it is retried with backoff. (The disk queue that makes
-// this survive a restart comes with the store-and-forward work.)
+// uplink drains the disk queue in order: it takes the oldest records, sends
+// them as envelopes (one enterprise per envelope) at QoS 1, and deletes them
+// from the queue only after the broker's PUBACK. paho's own store is no
+// outbound queue (Publish fails while disconnected), so the disk queue is.
 type uplink struct {
 	cfg     UplinkConfig
 	gateway string
 	client  mqtt.Client
-	in      <-chan wire.Reading
+	store   *queue.Store
 	seq     uint64
 	log     *slog.Logger
 	m       *metrics
 }
 
-func newUplink(cfg UplinkConfig, gateway string, in <-chan wire.Reading, log *slog.Logger, m *metrics) *uplink {
-	u := &uplink{cfg: cfg, gateway: gateway, in: in, log: log.With("broker", cfg.Broker), m: m}
+func newUplink(cfg UplinkConfig, gateway string, store *queue.Store, log *slog.Logger, m *metrics) *uplink {
+	u := &uplink{cfg: cfg, gateway: gateway, store: store, log: log.With("broker", cfg.Broker), m: m}
 	opts := mqtt.NewClientOptions().
 		AddBroker(cfg.Broker).
 		SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
-		// A persistent session keeps QoS 1 messages in flight across a
-		// reconnect; paho resends them itself.
+		// A persistent session: QoS 1 messages in flight at a disconnect are
+		// resent by paho on reconnect (and by us, from the queue, after a restart).
 		SetCleanSession(false).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
@@ -41,75 +42,130 @@ func newUplink(cfg UplinkConfig, gateway string, in <-chan wire.Reading, log *sl
 		SetMaxReconnectInterval(30 * time.Second).
 		SetOrderMatters(false).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			m.uplinkConnects.Set(0)
+			m.uplinkConnected.Set(0)
 			u.log.Warn("uplink connection lost", "err", err)
 		}).
 		SetOnConnectHandler(func(mqtt.Client) {
-			m.uplinkConnects.Set(1)
+			m.uplinkConnected.Set(1)
 			u.log.Info("uplink connected")
 		})
 	u.client = mqtt.NewClient(opts)
+	// The seq carries on from the wall clock so that it keeps increasing
+	// across restarts without storing it: ms since epoch × 1000 leaves room
+	// for 1000 envelopes per ms.
+	u.seq = uint64(time.Now().UnixMilli()) * 1000
 	return u
 }
 
-// run publishes until its input is closed (the buses stopped) and drained,
-// or until ctx is done.
-func (u *uplink) run(ctx context.Context) error {
-	// With ConnectRetry the token completes only once connected; publishing
-	// before that fails and is retried by publish.
+// run drains the queue until ctx is done, or until stopping is closed and the
+// queue is empty.
+func (u *uplink) run(ctx context.Context, stopping <-chan struct{}) error {
 	u.client.Connect()
 	defer u.client.Disconnect(250)
-
-	batches := map[string][]wire.Reading{} // by enterprise
-	n := 0
-	linger := time.NewTimer(u.cfg.Linger)
-	defer linger.Stop()
-	flush := func() error {
-		for ent, rs := range batches {
-			if err := u.publish(ctx, ent, rs); err != nil {
-				return err
-			}
-			delete(batches, ent)
-		}
-		n = 0
-		return nil
-	}
+	tick := time.NewTicker(u.cfg.Linger)
+	defer tick.Stop()
 	for {
+		n, err := u.drainOnce(ctx)
+		if err != nil {
+			return err
+		}
+		if n >= u.cfg.BatchSize {
+			continue // a backlog: keep going (paced by max_rate)
+		}
+		select {
+		case <-stopping:
+			if u.store.Stats().Records == 0 {
+				return nil
+			}
+			// Still queued: one more round, until drained or ctx ends.
+			continue
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case r, ok := <-u.in:
-			if !ok {
-				return flush()
-			}
-			batches[r.Enterprise] = append(batches[r.Enterprise], r)
-			n++
-			if len(batches[r.Enterprise]) >= u.cfg.BatchSize {
-				if err := u.publish(ctx, r.Enterprise, batches[r.Enterprise]); err != nil {
-					return err
-				}
-				n -= len(batches[r.Enterprise])
-				delete(batches, r.Enterprise)
-			}
-		case <-linger.C:
-			if n > 0 {
-				if err := flush(); err != nil {
-					return err
+		case <-stopping:
+		case <-tick.C:
+		case <-u.store.Notify():
+			// Let a batch fill for up to linger, unless it is full already.
+			if u.store.Stats().Records < u.cfg.BatchSize {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(u.cfg.Linger):
 				}
 			}
-			linger.Reset(u.cfg.Linger)
 		}
 	}
 }
 
+// drainOnce sends up to one batch of the oldest records and deletes them
+// once acknowledged. It returns how many records it sent.
+func (u *uplink) drainOnce(ctx context.Context) (int, error) {
+	recs, err := u.store.Peek(u.cfg.BatchSize)
+	if err != nil {
+		return 0, fmt.Errorf("read queue: %w", err)
+	}
+	if len(recs) == 0 {
+		return 0, nil
+	}
+	start := time.Now()
+	// Group by enterprise, keeping each one's order.
+	var order []string
+	envs := map[string]*wire.Envelope{}
+	seqs := make([]uint64, 0, len(recs))
+	for _, q := range recs {
+		seqs = append(seqs, q.Seq)
+		r, err := decodeRecord(q.Data)
+		if err != nil {
+			u.m.corrupt.Inc()
+			u.log.Error("dropping an undecodable queued record", "seq", q.Seq, "err", err)
+			continue
+		}
+		ent := r.enterprise()
+		env := envs[ent]
+		if env == nil {
+			env = &wire.Envelope{V: wire.Version, Gateway: u.gateway}
+			envs[ent] = env
+			order = append(order, ent)
+		}
+		if r.R != nil {
+			env.Readings = append(env.Readings, *r.R)
+		} else {
+			env.Events = append(env.Events, *r.E)
+		}
+	}
+	for _, ent := range order {
+		if !u.publish(ctx, ent, envs[ent]) {
+			return 0, nil // stopping: the records stay queued
+		}
+	}
+	if err := u.store.Delete(seqs); err != nil {
+		return 0, fmt.Errorf("delete acknowledged records: %w", err)
+	}
+	u.m.published.Add(float64(len(recs)))
+	u.m.ackLag.Observe(time.Since(start).Seconds())
+	// Pace a backlog: no more than max_rate records per second.
+	if pause := time.Duration(float64(len(recs)) / float64(u.cfg.MaxRate) * float64(time.Second)); pause > time.Since(start) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause - time.Since(start)):
+		}
+	}
+	return len(recs), nil
+}
+
 // publish sends one envelope and waits for its PUBACK, retrying with
-// backoff until it is acknowledged or ctx is done.
-func (u *uplink) publish(ctx context.Context, enterprise string, rs []wire.Reading) error {
+// backoff. It returns false if ctx ended first.
+func (u *uplink) publish(ctx context.Context, enterprise string, env *wire.Envelope) bool {
 	u.seq++
-	env := &wire.Envelope{V: wire.Version, Gateway: u.gateway, Seq: u.seq, Readings: rs}
+	env.Seq = u.seq
 	payload, err := wire.Encode(env)
 	if err != nil {
-		return fmt.Errorf("encode envelope for %s: %w", enterprise, err)
+		// Only non-finite floats fail to encode, and they are filtered at
+		// acquisition; dropping beats blocking the queue forever.
+		u.log.Error("cannot encode envelope; dropped", "enterprise", enterprise, "err", err)
+		return true
 	}
 	topic := wire.Topic(u.cfg.TopicPrefix, enterprise, u.gateway)
 	backoff := 100 * time.Millisecond
@@ -118,20 +174,20 @@ func (u *uplink) publish(ctx context.Context, enterprise string, rs []wire.Readi
 		select {
 		case <-tok.Done():
 		case <-ctx.Done():
-			return nil
+			return false
 		}
-		if err := tok.Error(); err == nil {
-			u.m.published.Add(float64(len(rs)))
-			u.m.pending.Sub(float64(len(rs)))
-			return nil
-		} else if attempt == 1 || attempt%50 == 0 {
-			u.log.Warn("publish failed, retrying", "topic", topic, "seq", env.Seq, "attempt", attempt, "err", err)
+		err := tok.Error()
+		if err == nil {
+			return true
 		}
 		u.m.publishErrors.Inc()
+		if attempt == 1 || attempt%50 == 0 {
+			u.log.Warn("publish failed, retrying", "topic", topic, "seq", env.Seq, "attempt", attempt, "err", err)
+		}
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return nil
+			return false
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}

@@ -52,12 +52,25 @@ type Reading struct {
 	Since      int64    `json:"since,omitempty"` // previous sample's ts, epoch ms
 }
 
-// Envelope is the batch a gateway publishes: readings of one enterprise.
+// Event is a data-quality event seen at the edge: a counter reset, rollover,
+// glitch, meter swap, a gap in a meter's state. It becomes a data_quality point.
+type Event struct {
+	Meter      string  `json:"meter"`
+	Enterprise string  `json:"enterprise"`
+	Kind       string  `json:"kind"`
+	Value      float64 `json:"value"`
+	Message    string  `json:"message,omitempty"`
+	TS         int64   `json:"ts"`
+}
+
+// Envelope is the batch a gateway publishes: readings (and data-quality
+// events) of one enterprise.
 type Envelope struct {
 	V        int       `json:"v"`
 	Gateway  string    `json:"gateway"`
 	Seq      uint64    `json:"seq"`
 	Readings []Reading `json:"readings"`
+	Events   []Event   `json:"events,omitempty"`
 }
 
 // Topic is where a gateway publishes an enterprise's readings.
@@ -114,16 +127,40 @@ func (e *Envelope) Validate() error {
 	if !ValidID(e.Gateway) {
 		return fmt.Errorf("envelope: invalid gateway %q", e.Gateway)
 	}
-	if len(e.Readings) == 0 {
+	if len(e.Readings)+len(e.Events) == 0 {
 		return errors.New("envelope: no readings")
 	}
-	if len(e.Readings) > MaxReadings {
-		return fmt.Errorf("envelope: %d readings, more than %d", len(e.Readings), MaxReadings)
+	if len(e.Readings)+len(e.Events) > MaxReadings {
+		return fmt.Errorf("envelope: %d readings and events, more than %d", len(e.Readings)+len(e.Events), MaxReadings)
 	}
 	for i := range e.Readings {
 		if err := e.Readings[i].Validate(); err != nil {
 			return fmt.Errorf("envelope reading %d: %w", i, err)
 		}
+	}
+	for i := range e.Events {
+		if err := e.Events[i].Validate(); err != nil {
+			return fmt.Errorf("envelope event %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks an event's identifiers and value.
+func (ev *Event) Validate() error {
+	switch {
+	case !ValidID(ev.Meter):
+		return fmt.Errorf("invalid meter %q", ev.Meter)
+	case !ValidID(ev.Enterprise):
+		return fmt.Errorf("meter %s: invalid enterprise %q", ev.Meter, ev.Enterprise)
+	case !ValidID(ev.Kind):
+		return fmt.Errorf("meter %s: invalid event kind %q", ev.Meter, ev.Kind)
+	case math.IsNaN(ev.Value) || math.IsInf(ev.Value, 0):
+		return fmt.Errorf("meter %s %s: value is not finite", ev.Meter, ev.Kind)
+	case ev.TS <= 0:
+		return fmt.Errorf("meter %s %s: missing ts", ev.Meter, ev.Kind)
+	case len(ev.Message) > 1024:
+		return fmt.Errorf("meter %s %s: message longer than 1024 bytes", ev.Meter, ev.Kind)
 	}
 	return nil
 }
