@@ -10,6 +10,8 @@ type metrics struct {
 	writeErrors   prometheus.Counter
 	writeDuration prometheus.Histogram
 	connected     prometheus.Gauge
+	rollups       prometheus.Counter
+	rollupErrors  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,7 +39,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "parkcarbon_collector_mqtt_connected", Help: "1 while the broker connection is up.",
 		}),
+		rollups: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parkcarbon_collector_rollup_buckets_total", Help: "Enterprise × hour buckets of consumption_hourly recomputed.",
+		}),
+		rollupErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parkcarbon_collector_rollup_errors_total", Help: "Hourly rollup recomputations that failed and were retried.",
+		}),
 	}
-	reg.MustRegister(m.messages, m.readings, m.intervals, m.writes, m.writeErrors, m.writeDuration, m.connected)
+	reg.MustRegister(m.messages, m.readings, m.intervals, m.writes, m.writeErrors, m.writeDuration, m.connected,
+		m.rollups, m.rollupErrors)
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,7 @@ type Service struct {
 	conv      Converter
 	influx    influxdb2.Client
 	writer    api.WriteAPIBlocking
+	rollups   *rollups
 	client    mqtt.Client
 	inbox     chan inbound
 	stopped   chan struct{} // closed when the writer stops taking messages
@@ -40,9 +42,11 @@ type Service struct {
 
 // inbound is a message whose points wait to be written.
 type inbound struct {
-	msg    mqtt.Message
-	points []*write.Point
-	n      int // readings
+	msg       mqtt.Message
+	points    []*write.Point
+	n         int // readings
+	intervals int
+	touched   map[string]map[int64]struct{}
 }
 
 // New builds the service; it connects to nothing until Run.
@@ -62,6 +66,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) *Service {
 	// The blocking API has no hidden retry buffer: a nil error means the
 	// points are stored, which is what acknowledging the message needs.
 	s.writer = s.influx.WriteAPIBlocking(cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
+	s.rollups = newRollups(s.influx.QueryAPI(cfg.InfluxDB.Org), s.writer, cfg.InfluxDB.Bucket, log, s.m)
 	return s
 }
 
@@ -131,7 +136,15 @@ func (s *Service) Run(ctx context.Context) error {
 	defer close(s.stopped) // runs before Disconnect: frees a handler blocked on the inbox
 
 	s.log.Info("collector running", "influxdb", s.cfg.InfluxDB.URL, "bucket", s.cfg.InfluxDB.Bucket, "region", s.cfg.Carbon.Region)
-	return s.writeLoop(ctx)
+	// Rollups stop after the writer, so that the last batches' hours are
+	// recomputed before the collector exits.
+	rollCtx, rollCancel := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.rollups.run(rollCtx) })
+	err := s.writeLoop(ctx)
+	rollCancel()
+	wg.Wait()
+	return err
 }
 
 // onMessage decodes and converts on paho's goroutine and hands the points to
@@ -162,8 +175,10 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 			return
 		}
 	}
+	touched := map[string]map[int64]struct{}{}
+	intervals := touchedHours(env, touched)
 	select {
-	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings)}:
+	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings), intervals: intervals, touched: touched}:
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
 	}
@@ -204,7 +219,8 @@ func (s *Service) writeLoop(ctx context.Context) error {
 			in.msg.Ack()
 			s.m.messages.WithLabelValues("written").Inc()
 			s.m.readings.Add(float64(in.n))
-			s.m.intervals.Add(float64(len(in.points) - in.n))
+			s.m.intervals.Add(float64(in.intervals))
+			s.rollups.touch(in.touched)
 		}
 	}
 }

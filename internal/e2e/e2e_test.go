@@ -244,6 +244,22 @@ http:
 	if metersChecked != 4 {
 		t.Fatalf("checked %d of 4 meters", metersChecked)
 	}
+
+	// consumption_hourly, recomputed from the stored intervals, adds up to
+	// them per enterprise, for amount, CO2 and standard coal.
+	for _, ent := range []string{"ent-001", "ent-002"} {
+		for _, field := range []string{"amount", "co2_kg", "coal_kgce"} {
+			sum := func(measurement string) float64 {
+				return queryFloat(t, influx, fmt.Sprintf(`from(bucket: %q) |> range(start: -1d)
+  |> filter(fn: (r) => r._measurement == %q and r._field == %q and r.enterprise == %q)
+  |> group() |> sum()`, influx.Bucket, measurement, field, ent))
+			}
+			hourly, intervals := sum("consumption_hourly"), sum("consumption")
+			if rel := math.Abs(hourly-intervals) / intervals; rel > 1e-9 {
+				t.Errorf("%s %s: hourly %v, intervals %v", ent, field, hourly, intervals)
+			}
+		}
+	}
 }
 
 func num(t *testing.T, s string) float64 {
