@@ -47,7 +47,10 @@ func run(configPath string, check bool) error {
 	defer stop()
 
 	reg := admin.NewRegistry()
-	svc := central.New(cfg, log, reg)
+	svc, err := central.New(cfg, log, reg)
+	if err != nil {
+		return err
+	}
 	srv, err := admin.Listen(cfg.HTTP.Listen, reg)
 	if err != nil {
 		return err

@@ -20,6 +20,14 @@ type Config struct {
 	HTTP        HTTPConfig   `yaml:"http"`
 	Log         LogConfig    `yaml:"log"`
 	Ingest      IngestConfig `yaml:"ingest"`
+	Spool       SpoolConfig  `yaml:"spool"`
+}
+
+// SpoolConfig is the disk queue for batches InfluxDB cannot take right now:
+// messages are acknowledged once spooled, and the spool drains in order.
+type SpoolConfig struct {
+	Dir     string          `yaml:"dir"`      // default ./data next to the config file
+	MaxSize configfile.Size `yaml:"max_size"` // default 2GiB; the oldest batches go first when full
 }
 
 // MQTTConfig is the broker the collector subscribes to.
@@ -77,6 +85,12 @@ func LoadConfig(path string) (*Config, []string, error) {
 	if c.Enterprises != "" && !filepath.IsAbs(c.Enterprises) {
 		c.Enterprises = filepath.Join(filepath.Dir(path), c.Enterprises)
 	}
+	if c.Spool.Dir == "" {
+		c.Spool.Dir = "data"
+	}
+	if !filepath.IsAbs(c.Spool.Dir) {
+		c.Spool.Dir = filepath.Join(filepath.Dir(path), c.Spool.Dir)
+	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
@@ -111,6 +125,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Ingest.MaxInflight == 0 {
 		c.Ingest.MaxInflight = 1000
+	}
+	if c.Spool.MaxSize == 0 {
+		c.Spool.MaxSize = 2 << 30
 	}
 }
 

@@ -1,17 +1,22 @@
 package central
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parkcarbon/parkcarbon/internal/queue"
+)
 
 type metrics struct {
-	messages      *prometheus.CounterVec
-	readings      prometheus.Counter
-	intervals     prometheus.Counter
-	writes        prometheus.Counter
-	writeErrors   prometheus.Counter
-	writeDuration prometheus.Histogram
-	connected     prometheus.Gauge
-	rollups       prometheus.Counter
-	rollupErrors  prometheus.Counter
+	messages       *prometheus.CounterVec
+	readings       prometheus.Counter
+	intervals      prometheus.Counter
+	writes         prometheus.Counter
+	writeErrors    prometheus.Counter
+	writeDuration  prometheus.Histogram
+	connected      prometheus.Gauge
+	rejectedPoints prometheus.Counter
+	rollups        prometheus.Counter
+	rollupErrors   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,6 +44,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "parkcarbon_collector_mqtt_connected", Help: "1 while the broker connection is up.",
 		}),
+		rejectedPoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "parkcarbon_collector_influx_rejected_points_total", Help: "Points InfluxDB refused as malformed (400/422), dropped.",
+		}),
 		rollups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_rollup_buckets_total", Help: "Enterprise × hour buckets of consumption_hourly recomputed.",
 		}),
@@ -47,6 +55,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.messages, m.readings, m.intervals, m.writes, m.writeErrors, m.writeDuration, m.connected,
-		m.rollups, m.rollupErrors)
+		m.rollups, m.rollupErrors, m.rejectedPoints)
 	return m
+}
+
+func registerSpool(reg prometheus.Registerer, spool *queue.Store) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parkcarbon_collector_spool_batches", Help: "Batches waiting on disk for InfluxDB.",
+		}, func() float64 { return float64(spool.Stats().Records) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parkcarbon_collector_spool_bytes", Help: "Bytes waiting on disk for InfluxDB.",
+		}, func() float64 { return float64(spool.Stats().Bytes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parkcarbon_collector_spool_dropped_total", Help: "Spooled batches dropped, oldest first, because spool.max_size was reached.",
+		}, func() float64 { return float64(spool.Stats().Dropped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parkcarbon_collector_spool_corrupt_records_total", Help: "Spooled batches cut out because their checksum failed.",
+		}, func() float64 { return float64(spool.Stats().Corrupt) }),
+	)
 }

@@ -88,7 +88,7 @@ func TestHourlyRollupSpreadsAndIsIdempotent(t *testing.T) {
 	store(
 		interval("m-a", at(10, 59, 50), at(11, 0, 10), 2), // crosses 11:00: 1 + 1
 		interval("m-a", at(11, 0, 10), at(11, 0, 20), 1),
-		interval("m-b", at(8, 30, 0), at(11, 30, 0), 30), // a 3 h gap: 5, 10, 10, 5
+		interval("m-b", at(8, 30, 0), at(11, 30, 0), 30),   // a 3 h gap: 5, 10, 10, 5
 		interval("m-c", at(10, 59, 50), at(11, 0, 0), 0.5), // ends on the boundary: hour 10
 	)
 	want := map[int]float64{8: 5, 9: 10, 10: 1 + 10 + 0.5, 11: 1 + 1 + 5}

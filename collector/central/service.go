@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,11 +18,11 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
-	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
@@ -33,6 +35,8 @@ type Service struct {
 	influx    influxdb2.Client
 	writer    api.WriteAPIBlocking
 	rollups   *rollups
+	spool     *queue.Store
+	drainKick chan struct{}
 	client    mqtt.Client
 	inbox     chan inbound
 	stopped   chan struct{} // closed when the writer stops taking messages
@@ -49,15 +53,27 @@ type inbound struct {
 	touched   map[string]map[int64]struct{}
 }
 
-// New builds the service; it connects to nothing until Run.
-func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) *Service {
+// New builds the service and opens its spool; it connects to nothing until Run.
+func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if err := os.MkdirAll(cfg.Spool.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("spool dir: %w", err)
+	}
+	spool, err := openSpool(cfg.Spool.Dir, int64(cfg.Spool.MaxSize))
+	if err != nil {
+		return nil, err
+	}
+	if spool.Stats().Reopened {
+		log.Error("spool was unreadable: set aside and started afresh", "dir", cfg.Spool.Dir)
+	}
 	s := &Service{
-		cfg:     cfg,
-		log:     log,
-		m:       newMetrics(reg),
-		conv:    Converter{Factors: carbon.DefaultTable(), Region: cfg.Carbon.Region},
-		inbox:   make(chan inbound, cfg.Ingest.MaxInflight),
-		stopped: make(chan struct{}),
+		spool:     spool,
+		drainKick: make(chan struct{}, 1),
+		cfg:       cfg,
+		log:       log,
+		m:         newMetrics(reg),
+		conv:      Converter{Factors: carbon.DefaultTable(), Region: cfg.Carbon.Region},
+		inbox:     make(chan inbound, cfg.Ingest.MaxInflight),
+		stopped:   make(chan struct{}),
 	}
 	opts := influxdb2.DefaultOptions().
 		SetPrecision(time.Millisecond).
@@ -67,7 +83,8 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) *Service {
 	// points are stored, which is what acknowledging the message needs.
 	s.writer = s.influx.WriteAPIBlocking(cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
 	s.rollups = newRollups(s.influx.QueryAPI(cfg.InfluxDB.Org), s.writer, cfg.InfluxDB.Bucket, log, s.m)
-	return s
+	registerSpool(reg, spool)
+	return s, nil
 }
 
 func (s *Service) filter() string {
@@ -92,6 +109,7 @@ func (s *Service) Ready() error {
 
 // Run subscribes and writes until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
+	defer s.spool.Close()
 	defer s.influx.Close()
 	filter := s.filter()
 	opts := mqtt.NewClientOptions().
@@ -141,6 +159,20 @@ func (s *Service) Run(ctx context.Context) error {
 	rollCtx, rollCancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { s.rollups.run(rollCtx) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.drainKick:
+				s.drainSpool(ctx)
+			}
+		}
+	})
+	if n := s.spool.Stats().Records; n > 0 {
+		s.log.Info("draining spooled batches from the last run", "batches", n)
+		s.kickDrain()
+	}
 	err := s.writeLoop(ctx)
 	rollCancel()
 	wg.Wait()
@@ -212,51 +244,119 @@ func (s *Service) writeLoop(ctx context.Context) error {
 				break fill
 			}
 		}
-		if !s.write(ctx, points) {
+		touched := map[string]map[int64]struct{}{}
+		for _, in := range batch {
+			mergeTouched(touched, in.touched)
+		}
+		res := s.store(ctx, points, touched)
+		if res == stopped {
 			return nil // stopping: unacknowledged messages come back from the broker
+		}
+		if res == written {
+			s.rollups.touch(touched) // spooled batches are touched when the drainer writes them
 		}
 		for _, in := range batch {
 			in.msg.Ack()
-			s.m.messages.WithLabelValues("written").Inc()
+			s.m.messages.WithLabelValues(res.String()).Inc()
 			s.m.readings.Add(float64(in.n))
 			s.m.intervals.Add(float64(in.intervals))
-			s.rollups.touch(in.touched)
 		}
 	}
 }
 
-// write stores points, retrying with backoff until it succeeds or ctx is
-// done. It reports whether the points were stored.
-func (s *Service) write(ctx context.Context, points []*write.Point) bool {
+func (s *Service) kickDrain() {
+	select {
+	case s.drainKick <- struct{}{}:
+	default:
+	}
+}
+
+type storeResult int
+
+const (
+	stopped storeResult = iota
+	written
+	spooled
+)
+
+func (r storeResult) String() string {
+	return [...]string{"stopped", "written", "spooled"}[r]
+}
+
+func mergeTouched(into, from map[string]map[int64]struct{}) {
+	for ent, hours := range from {
+		if into[ent] == nil {
+			into[ent] = map[int64]struct{}{}
+		}
+		for h := range hours {
+			into[ent][h] = struct{}{}
+		}
+	}
+}
+
+// store makes points durable: written to InfluxDB, or, if InfluxDB cannot
+// take them now, appended to the spool (always to the spool while it holds
+// anything, to keep the order). It retries until they are durable or ctx is
+// done.
+func (s *Service) store(ctx context.Context, points []*write.Point, touched map[string]map[int64]struct{}) storeResult {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		err := s.writer.WritePoint(ctx, points...)
-		s.m.writeDuration.Observe(time.Since(start).Seconds())
+		if s.spool.Stats().Records == 0 {
+			start := time.Now()
+			err := s.writer.WritePoint(ctx, points...)
+			s.m.writeDuration.Observe(time.Since(start).Seconds())
+			switch {
+			case err == nil:
+				s.m.writes.Inc()
+				s.writeErr.Store(nil)
+				return written
+			case ctx.Err() != nil:
+				return stopped
+			case permanent(err):
+				s.writeGood(ctx, points, touched, err)
+				return written
+			}
+			msg := err.Error()
+			s.writeErr.Store(&msg)
+			s.m.writeErrors.Inc()
+			s.log.Warn("influxdb write failed; spooling to disk", "points", len(points), "err", err)
+		}
+		err := s.spoolAppend(points, touched)
 		if err == nil {
-			s.m.writes.Inc()
-			s.writeErr.Store(nil)
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		msg := err.Error()
-		s.writeErr.Store(&msg)
-		s.m.writeErrors.Inc()
-		wait := backoff
-		var he *influxhttp.Error
-		if errors.As(err, &he) && he.RetryAfter > 0 {
-			wait = time.Duration(he.RetryAfter) * time.Second
+			s.kickDrain()
+			return spooled
 		}
 		if attempt == 1 || attempt%20 == 0 {
-			s.log.Warn("influxdb write failed, retrying", "points", len(points), "attempt", attempt, "in", wait, "err", err)
+			s.log.Error("cannot spool; holding the messages unacknowledged", "points", len(points), "attempt", attempt, "err", err)
 		}
 		select {
-		case <-time.After(wait):
+		case <-time.After(backoff):
 		case <-ctx.Done():
-			return false
+			return stopped
 		}
 		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// writeGood isolates the points InfluxDB refuses (by halving the batch) so
+// that their neighbours are still stored; the refused ones are counted and
+// logged, never retried.
+func (s *Service) writeGood(ctx context.Context, points []*write.Point, touched map[string]map[int64]struct{}, err error) {
+	if len(points) == 1 {
+		s.m.rejectedPoints.Inc()
+		s.log.Error("influxdb refused a point; dropped", "point", strings.TrimSpace(write.PointToLineProtocol(points[0], time.Millisecond)), "err", err)
+		return
+	}
+	half := len(points) / 2
+	for _, part := range [][]*write.Point{points[:half], points[half:]} {
+		if err := s.writer.WritePoint(ctx, part...); err != nil {
+			if permanent(err) {
+				s.writeGood(ctx, part, touched, err)
+			} else if aerr := s.spoolAppend(part, touched); aerr != nil {
+				s.log.Error("cannot spool part of a refused batch; dropped", "points", len(part), "err", aerr)
+			} else {
+				s.kickDrain()
+			}
+		}
 	}
 }

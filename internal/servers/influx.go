@@ -341,3 +341,28 @@ func isFluxHeader(rec []string) bool {
 	}
 	return len(rec) >= 3 && rec[0] == "" && rec[1] == "result" && rec[2] == "table"
 }
+
+// Start starts a stopped influxd again on the same HTTP port and dir: the
+// data written before Stop is still there. Tests use it for outages.
+func (i *Influx) Start(ctx context.Context) error {
+	i.mu.Lock()
+	running := i.p != nil && !i.p.exited()
+	i.mu.Unlock()
+	if running {
+		return errors.New("start influxd: already running")
+	}
+	want := i.Port
+	var err error
+	for range startAttempts {
+		if err = i.start(ctx, want); err == nil && i.Port == want {
+			return nil
+		}
+		if err == nil {
+			// The port was taken meanwhile; clients know the old one.
+			err = errors.Join(fmt.Errorf("port %d was taken", want), i.Stop())
+			i.Port = want
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("start influxd again: %w", err)
+}
