@@ -9,7 +9,7 @@ STATICCHECK   := $(TOOLS)/staticcheck
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
 BINARIES      := edge-agent park-collector parkctl
 
-.PHONY: all build deps mosquitto test lint demo clean fuzz
+.PHONY: all build deps mosquitto test lint demo clean fuzz chaos
 
 all: build
 
@@ -43,6 +43,12 @@ lint: $(STATICCHECK)
 
 test: deps lint
 	$(GO) test -race -count=1 ./...
+
+# The long chaos run: five minutes of kill -9, broker restarts and a 60 s
+# InfluxDB outage (make test runs a 40 s variant).
+CHAOS ?= 5m
+chaos: deps
+	PARKCARBON_CHAOS=$(CHAOS) $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 30m ./internal/e2e/
 
 # Runs each fuzz target for FUZZTIME (default 30s); new corpus lands in testdata/fuzz.
 FUZZTIME ?= 30s

@@ -137,9 +137,9 @@ func (m *Mosquitto) Restart(ctx context.Context) error {
 	p := m.p
 	m.mu.Unlock()
 	if p != nil {
-		if err := p.stop(); err != nil {
-			return fmt.Errorf("restart mosquitto: %w", err)
-		}
+		// A broker that had to be killed is still stopped: start it again
+		// all the same (its persistence file may be older, as after a crash).
+		_ = p.stop()
 	}
 	// The port should be free at once (mosquitto sets SO_REUSEADDR), but
 	// retry briefly in case the kernel is slow to release it.
