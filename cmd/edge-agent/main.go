@@ -10,6 +10,9 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	// Sensor mappings name time zones (Tasmota sends local time); a gateway
+	// image may have no zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/parkcarbon/parkcarbon/collector/edge"
 	"github.com/parkcarbon/parkcarbon/internal/admin"

@@ -19,11 +19,12 @@ import (
 
 // Agent is one gateway's edge agent.
 type Agent struct {
-	cfg    *Config
-	log    *slog.Logger
-	store  *queue.Store
-	buses  []*bus
-	uplink *uplink
+	cfg     *Config
+	log     *slog.Logger
+	store   *queue.Store
+	buses   []*bus
+	sensors []*sensorSub
+	uplink  *uplink
 }
 
 // New opens the disk queue and builds the agent. It dials nothing: a dead
@@ -50,13 +51,17 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, erro
 	m := newMetrics(reg)
 	a := &Agent{cfg: cfg, log: log, store: store}
 	registerQueue(reg, store, a.oldestAge)
+	rec := newRecorder(store, states, log, m)
 	for _, mc := range cfg.Modbus {
-		b, err := newBus(mc, store, states, log, m)
+		b, err := newBus(mc, rec, log, m)
 		if err != nil {
 			store.Close()
 			return nil, fmt.Errorf("endpoint %s: %w", mc.Name, err)
 		}
 		a.buses = append(a.buses, b)
+	}
+	for _, sc := range cfg.Sensors {
+		a.sensors = append(a.sensors, newSensorSub(sc, rec, log, m))
 	}
 	a.uplink = newUplink(cfg.Uplink, cfg.Gateway, store, log, m)
 	return a, nil
@@ -90,7 +95,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	for _, b := range a.buses {
 		buses.Go(func() { b.run(ctx) })
 	}
-	a.log.Info("edge agent running", "gateway", a.cfg.Gateway, "endpoints", len(a.buses))
+	for _, s := range a.sensors {
+		buses.Go(func() { s.run(ctx) })
+	}
+	a.log.Info("edge agent running", "gateway", a.cfg.Gateway, "endpoints", len(a.buses), "sensor_subscriptions", len(a.sensors))
 	buses.Wait()
 	timer := time.AfterFunc(drainTimeout, upCancel)
 	defer timer.Stop()

@@ -2,12 +2,12 @@ package edge
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"time"
 
+	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/devices/modbus"
 	"github.com/parkcarbon/parkcarbon/devices/profile"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
@@ -23,7 +23,7 @@ type device struct {
 	plan    []modbus.Request
 	level   int    // planBridged, planContiguous or planPerRegister
 	cum     string // the energy's cumulative quantity
-	state   *meterState
+	spec    carbon.CounterSpec
 	next    time.Time
 	up      bool
 	polled  bool  // at least one poll done: the first failure is always logged
@@ -37,27 +37,20 @@ type bus struct {
 	cfg     ModbusConfig
 	conn    modbus.Conn
 	devices []*device
-	store   committer
+	rec     *recorder
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
-	buf     [][]byte // reused between polls
 }
 
-// committer is the part of the disk queue a bus needs.
-type committer interface {
-	Commit(records [][]byte, state map[string][]byte) error
-}
-
-// newBus builds the bus of one endpoint; states holds the stored counter
-// state of meters by store key.
-func newBus(cfg ModbusConfig, store committer, states map[string][]byte, log *slog.Logger, m *metrics) (*bus, error) {
+// newBus builds the bus of one endpoint.
+func newBus(cfg ModbusConfig, rec *recorder, log *slog.Logger, m *metrics) (*bus, error) {
 	u, err := ParseModbusURL(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
 	b := &bus{
-		cfg: cfg, conn: modbus.DialTCP(u.Addr, cfg.Timeout), store: store,
+		cfg: cfg, conn: modbus.DialTCP(u.Addr, cfg.Timeout), rec: rec,
 		log: log.With("endpoint", cfg.Name), m: m, now: time.Now,
 	}
 	for _, dc := range cfg.Devices {
@@ -66,14 +59,9 @@ func newBus(cfg ModbusConfig, store committer, states map[string][]byte, log *sl
 			return nil, fmt.Errorf("meter %s: %w", dc.Meter, err)
 		}
 		cum, _ := wire.CumulativeQuantity(p.Energy)
-		st := &meterState{spec: counterSpec(p, cum, dc.MaxRate)}
-		if raw, ok := states[stateKey(dc.Meter)]; ok {
-			if err := st.unmarshal(raw); err != nil {
-				// A damaged state costs one interval, not the agent.
-				b.log.Warn("meter state unreadable; starting a new baseline", "meter", dc.Meter, "err", err)
-			}
-		}
-		d := &device{cfg: dc, profile: p, cum: cum, state: st, lastTS: max(st.counter.LastTS, st.counter.SuspectTS)}
+		spec := counterSpec(p, cum, dc.MaxRate)
+		st := rec.meter(dc.Meter, spec)
+		d := &device{cfg: dc, profile: p, cum: cum, spec: spec, lastTS: max(st.counter.LastTS, st.counter.SuspectTS)}
 		d.replan()
 		b.devices = append(b.devices, d)
 	}
@@ -160,55 +148,17 @@ func (b *bus) poll(ctx context.Context, d *device) {
 	d.lastTS = ts
 }
 
-// commit queues the poll's readings, any data-quality event and the meter's
-// new counter state in one transaction: a crash can neither lose nor double
-// an interval.
+// commit queues the poll's readings through the recorder.
 func (b *bus) commit(d *device, samples []modbus.Sample, ts int64) error {
-	b.buf = b.buf[:0]
-	var state map[string][]byte
-	before := *d.state
+	readings := make([]wire.Reading, 0, len(samples))
 	for _, s := range samples {
-		r := wire.Reading{
+		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+			b.log.Debug("value is not finite; dropped", "meter", d.cfg.Meter, "quantity", s.Quantity, "raw", fmt.Sprintf("%X", s.Raw))
+		}
+		readings = append(readings, wire.Reading{
 			Meter: d.cfg.Meter, Enterprise: d.cfg.Enterprise, Energy: d.profile.Energy,
 			Quantity: s.Quantity, Value: s.Value, Unit: s.Unit, TS: ts, Quality: "good",
-		}
-		if math.IsNaN(r.Value) || math.IsInf(r.Value, 0) {
-			b.m.invalid.Inc()
-			b.log.Debug("value is not finite; dropped", "meter", d.cfg.Meter, "quantity", s.Quantity, "raw", fmt.Sprintf("%X", s.Raw))
-			continue
-		}
-		var ev *wire.Event
-		if r.Quantity == d.cum {
-			ev = d.state.observe(&r, d.cfg.Swap)
-			raw, err := d.state.marshal()
-			if err != nil {
-				return err
-			}
-			state = map[string][]byte{stateKey(d.cfg.Meter): raw}
-		}
-		rec, err := json.Marshal(record{R: &r})
-		if err != nil {
-			return fmt.Errorf("encode reading of %s: %w", d.cfg.Meter, err)
-		}
-		b.buf = append(b.buf, rec)
-		if ev != nil {
-			b.m.events.WithLabelValues(ev.Kind).Inc()
-			if ev.Kind != "gap" {
-				b.log.Warn("counter event", "meter", d.cfg.Meter, "kind", ev.Kind, "message", ev.Message)
-			}
-			rec, err := json.Marshal(record{E: ev})
-			if err != nil {
-				return fmt.Errorf("encode event of %s: %w", d.cfg.Meter, err)
-			}
-			b.buf = append(b.buf, rec)
-		}
+		})
 	}
-	if err := b.store.Commit(b.buf, state); err != nil {
-		// The disk is failing: this poll is lost as a whole, and the counter
-		// goes back to what the store holds, so the next interval spans it.
-		*d.state = before
-		return err
-	}
-	b.m.readings.Add(float64(len(samples)))
-	return nil
+	return b.rec.record(d.cfg.Meter, d.spec, d.cum, d.cfg.Swap, readings)
 }

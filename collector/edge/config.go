@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/parkcarbon/parkcarbon/devices/profile"
+	"github.com/parkcarbon/parkcarbon/devices/sensor"
 	"github.com/parkcarbon/parkcarbon/internal/configfile"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
@@ -18,6 +21,7 @@ type Config struct {
 	Uplink  UplinkConfig   `yaml:"uplink"`
 	Buffer  BufferConfig   `yaml:"buffer"`
 	Modbus  []ModbusConfig `yaml:"modbus"`
+	Sensors []SensorConfig `yaml:"sensors"`
 	Metrics MetricsConfig  `yaml:"metrics"`
 	Log     LogConfig      `yaml:"log"`
 }
@@ -77,6 +81,28 @@ type SwapConfig struct {
 	Start float64   `yaml:"start"` // the new meter's total at the swap
 }
 
+// SensorConfig subscribes to MQTT sensors (smart plugs, sub-meters with a
+// network module) and maps their payloads to readings.
+type SensorConfig struct {
+	Name string `yaml:"name"`
+	// Broker the sensors publish to: the factory's, or the central one when
+	// the agent runs beside the collector. Default: uplink.broker.
+	Broker string `yaml:"broker"`
+	// Mapping is a built-in mapping's name (tasmota-energy, shelly-em,
+	// shelly-emdata, generic-water, generic-gas) or a mapping file (.yaml),
+	// relative to this config file.
+	Mapping string `yaml:"mapping"`
+	// Enterprise the sensors belong to, for mappings that do not take it
+	// from the topic.
+	Enterprise string  `yaml:"enterprise"`
+	ClientID   string  `yaml:"client_id"` // default edge-{gateway}-{name}
+	Username   string  `yaml:"username"`
+	Password   string  `yaml:"password"`
+	MaxRate    float64 `yaml:"max_rate"` // as for a Modbus device; default 1e6 per hour
+
+	mapping *sensor.Mapping
+}
+
 // MetricsConfig is the admin HTTP listener.
 type MetricsConfig struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9101
@@ -103,6 +129,9 @@ func LoadConfig(path string) (*Config, []string, error) {
 		c.Buffer.Dir = filepath.Join(filepath.Dir(path), c.Buffer.Dir)
 	}
 	c.setDefaults()
+	if err := c.loadMappings(filepath.Dir(path)); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -139,6 +168,18 @@ func (c *Config) setDefaults() {
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
+	}
+	for i := range c.Sensors {
+		sc := &c.Sensors[i]
+		if sc.Broker == "" {
+			sc.Broker = c.Uplink.Broker
+		}
+		if sc.ClientID == "" {
+			sc.ClientID = "edge-" + c.Gateway + "-" + sc.Name
+		}
+		if sc.MaxRate == 0 {
+			sc.MaxRate = 1e6
+		}
 	}
 	for i := range c.Modbus {
 		m := &c.Modbus[i]
@@ -180,8 +221,8 @@ func (c *Config) Validate() error {
 	if c.Buffer.MaxSize < 1<<20 {
 		return fmt.Errorf("buffer.max_size %s: want at least 1MiB", c.Buffer.MaxSize)
 	}
-	if len(c.Modbus) == 0 {
-		return errors.New("no modbus endpoints: nothing to poll")
+	if len(c.Modbus) == 0 && len(c.Sensors) == 0 {
+		return errors.New("no modbus endpoints and no sensors: nothing to acquire")
 	}
 	meters := map[string]bool{}
 	for i, m := range c.Modbus {
@@ -215,6 +256,64 @@ func (c *Config) Validate() error {
 			if _, err := profile.Builtin(d.Profile); err != nil {
 				return fmt.Errorf("%s: %w", dw, err)
 			}
+		}
+	}
+	names := map[string]bool{}
+	for i := range c.Sensors {
+		sc := &c.Sensors[i]
+		where := fmt.Sprintf("sensors[%d] %s", i, sc.Name)
+		if !wire.ValidID(sc.Name) || names[sc.Name] {
+			return fmt.Errorf("%s: a unique name is required (letters, digits, '_', '.', ':' or '-')", where)
+		}
+		names[sc.Name] = true
+		u, err := url.Parse(sc.Broker)
+		if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") || u.Host == "" {
+			return fmt.Errorf("%s: broker %q: want tcp://host:port or ssl://host:port", where, sc.Broker)
+		}
+		if sc.mapping == nil {
+			return fmt.Errorf("%s: mapping is required", where)
+		}
+		if sc.Enterprise != "" {
+			m, err := sc.mapping.WithEnterprise(sc.Enterprise)
+			if err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+			sc.mapping = m
+		} else if sc.mapping.NeedsEnterprise() {
+			return fmt.Errorf("%s: mapping %s needs an enterprise", where, sc.mapping.Name())
+		}
+		if sc.MaxRate < 0 {
+			return fmt.Errorf("%s: max_rate %v is negative", where, sc.MaxRate)
+		}
+	}
+	return nil
+}
+
+// loadMappings resolves each sensor's mapping: a built-in name or a file.
+func (c *Config) loadMappings(dir string) error {
+	for i := range c.Sensors {
+		sc := &c.Sensors[i]
+		if sc.Mapping == "" {
+			continue
+		}
+		if !strings.HasSuffix(sc.Mapping, ".yaml") && !strings.HasSuffix(sc.Mapping, ".yml") {
+			m, err := sensor.Builtin(sc.Mapping)
+			if err != nil {
+				return fmt.Errorf("sensors[%d] %s: %w", i, sc.Name, err)
+			}
+			sc.mapping = m
+			continue
+		}
+		path := sc.Mapping
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("sensors[%d] %s: %w", i, sc.Name, err)
+		}
+		if sc.mapping, err = sensor.Parse(data, path); err != nil {
+			return fmt.Errorf("sensors[%d] %s: %w", i, sc.Name, err)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/devices/profile"
@@ -35,10 +36,19 @@ func counterSpec(p *profile.Profile, cum string, maxRate float64) carbon.Counter
 
 // meterState is the counter state of one meter plus what the store knows.
 type meterState struct {
+	mu      sync.Mutex // held while a reading of the meter is recorded
 	counter carbon.CounterState
 	spec    carbon.CounterSpec
 	swapped bool // the declared swap was applied
 }
+
+type meterSnapshot struct {
+	counter carbon.CounterState
+	swapped bool
+}
+
+func (m *meterState) snapshot() meterSnapshot { return meterSnapshot{m.counter, m.swapped} }
+func (m *meterState) restore(s meterSnapshot) { m.counter, m.swapped = s.counter, s.swapped }
 
 // observe turns a sample of the cumulative quantity into its interval and
 // any data-quality event.

@@ -22,6 +22,7 @@ type metrics struct {
 	corrupt         prometheus.Counter
 	ackLag          prometheus.Histogram
 	uplinkConnected prometheus.Gauge
+	sensorMessages  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -67,8 +68,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		uplinkConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "parkcarbon_edge_uplink_connected", Help: "1 while the uplink broker connection is up.",
 		}),
+		sensorMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parkcarbon_edge_sensor_messages_total", Help: "MQTT sensor messages, by subscription and result (recorded, retained, or why rejected).",
+		}, []string{"sensors", "result"}),
 	}
-	reg.MustRegister(m.polls, m.pollErrors, m.pollDuration, m.deviceUp, m.readings, m.invalid, m.events,
+	reg.MustRegister(m.sensorMessages, m.polls, m.pollErrors, m.pollDuration, m.deviceUp, m.readings, m.invalid, m.events,
 		m.clockSteps, m.published, m.publishErrors, m.corrupt, m.ackLag, m.uplinkConnected)
 	return m
 }

@@ -24,7 +24,8 @@ func TestReadStepsDownOnRefusedAddresses(t *testing.T) {
 		{Meter: "m1", Enterprise: "e1", Unit: 1, Profile: "eastron-sdm630", Interval: time.Second},
 	}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := newBus(cfg, discard{}, nil, log, newMetrics(prometheus.NewRegistry()))
+	m := newMetrics(prometheus.NewRegistry())
+	b, err := newBus(cfg, newRecorder(discard{}, nil, log, m), log, m)
 	if err != nil {
 		t.Fatal(err)
 	}
