@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/parkcarbon/parkcarbon/devices/simulator"
+	"github.com/parkcarbon/parkcarbon/internal/servers"
 	"github.com/parkcarbon/parkcarbon/internal/testenv"
 )
 
@@ -172,7 +173,16 @@ http: {listen: %s}
 	time.Sleep(2 * time.Second) // the collector's last writes and rollups
 	collector.stop(t, 15*time.Second)
 
-	for _, meter := range []string{"m-1", "m-2", "m-3"} {
+	verifyChains(t, influx, "m-1", "m-2", "m-3")
+}
+
+// verifyChains proves, per meter, that the stored totals form an unbroken
+// chain: each total after the first closes exactly one stored interval that
+// starts at the total before it, with the amount the totals differ by; so
+// nothing was lost or doubled, and sum(consumption) = last − first total.
+func verifyChains(t *testing.T, influx *servers.Influx, meters ...string) {
+	t.Helper()
+	for _, meter := range meters {
 		readings, err := influx.Query(t.Context(), fmt.Sprintf(`from(bucket: %q) |> range(start: -1h)
   |> filter(fn: (r) => r._measurement == "reading" and r.quantity == "energy_import_total" and r.meter == %q)
   |> group() |> sort(columns: ["_time"])`, influx.Bucket, meter))
