@@ -73,6 +73,9 @@ type IngestConfig struct {
 	BatchPoints int `yaml:"batch_points"` // default 5000
 	// MaxInflight bounds the messages received but not yet acknowledged.
 	MaxInflight int `yaml:"max_inflight"` // default 1000
+	// FillGaps books the interval across a lost edge state from the meter's
+	// last stored total (default true).
+	FillGaps *bool `yaml:"fill_gaps"`
 }
 
 // LoadConfig reads collector.yaml, applies defaults and validates it.
@@ -125,6 +128,10 @@ func (c *Config) setDefaults() {
 	}
 	if c.Ingest.MaxInflight == 0 {
 		c.Ingest.MaxInflight = 1000
+	}
+	if c.Ingest.FillGaps == nil {
+		on := true
+		c.Ingest.FillGaps = &on
 	}
 	if c.Spool.MaxSize == 0 {
 		c.Spool.MaxSize = 2 << 30

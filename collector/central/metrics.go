@@ -15,6 +15,8 @@ type metrics struct {
 	writeDuration  prometheus.Histogram
 	connected      prometheus.Gauge
 	rejectedPoints prometheus.Counter
+	gapFills       *prometheus.CounterVec
+	seqGaps        *prometheus.CounterVec
 	rollups        prometheus.Counter
 	rollupErrors   prometheus.Counter
 }
@@ -47,6 +49,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejectedPoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_influx_rejected_points_total", Help: "Points InfluxDB refused as malformed (400/422), dropped.",
 		}),
+		gapFills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parkcarbon_collector_gap_fills_total", Help: "Intervals across a lost edge state, by result (filled, not_fillable).",
+		}, []string{"result"}),
+		seqGaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parkcarbon_collector_seq_anomalies_total", Help: "Envelopes whose per-gateway seq skipped ahead (gap) or did not advance (repeat). Normal after an agent restart or with several collectors sharing a subscription.",
+		}, []string{"gateway", "kind"}),
 		rollups: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_rollup_buckets_total", Help: "Enterprise × hour buckets of consumption_hourly recomputed.",
 		}),
@@ -55,7 +63,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.messages, m.readings, m.intervals, m.writes, m.writeErrors, m.writeDuration, m.connected,
-		m.rollups, m.rollupErrors, m.rejectedPoints)
+		m.rollups, m.rollupErrors, m.rejectedPoints, m.gapFills, m.seqGaps)
 	return m
 }
 

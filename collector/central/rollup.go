@@ -154,6 +154,13 @@ type hourKey struct {
 
 func fluxTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
 
+// fluxTimeBefore is half a millisecond before ms: as a range stop it excludes
+// a point at ms and keeps one a millisecond earlier whether the stop is
+// exclusive (Flux) or inclusive (InfluxDB 1.8, influxdata/influxdb#19966).
+func fluxTimeBefore(ms int64) string {
+	return time.UnixMilli(ms).Add(-500 * time.Microsecond).UTC().Format(time.RFC3339Nano)
+}
+
 // recompute sums, for each hour, the intervals lying within it and the
 // shares of those crossing into it (consumption_split), and writes them.
 func (r *rollups) recompute(ctx context.Context, enterprise string, hours []int64) error {
@@ -179,7 +186,7 @@ func (r *rollups) recompute(ctx context.Context, enterprise string, hours []int6
   |> filter(fn: (r) => r._measurement == "consumption" and r.enterprise == %q)
   |> filter(fn: (r) => r._field == "amount" or r._field == "co2_kg" or r._field == "coal_kgce" or r._field == "duration_s")
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`,
-		r.bucket, fluxTime(first+1), fluxTime(last+Hour+1), enterprise)
+		r.bucket, fluxTime(first+1), fluxTimeBefore(last+Hour+1), enterprise)
 	if err := r.each(ctx, q, func(t int64, energy, scope string, f map[string]float64) {
 		h := hourOf(t)
 		since := t - int64(math.Round(f["duration_s"]*1000))
@@ -193,7 +200,7 @@ func (r *rollups) recompute(ctx context.Context, enterprise string, hours []int6
   |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "consumption_split" and r.enterprise == %q)
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`,
-		r.bucket, fluxTime(first), fluxTime(last+1), enterprise)
+		r.bucket, fluxTime(first), fluxTimeBefore(last+1), enterprise)
 	if err := r.each(ctx, q, func(t int64, energy, scope string, f map[string]float64) {
 		if want[t] {
 			add(hourKey{t, energy, scope}, f["amount"], f["co2_kg"], f["coal_kgce"])

@@ -41,12 +41,16 @@ type Service struct {
 	inbox     chan inbound
 	stopped   chan struct{} // closed when the writer stops taking messages
 	connected atomic.Bool
+	seqMu     sync.Mutex
+	lastSeq   map[string]uint64 // per gateway; the only state kept, and only for a metric
 	writeErr  atomic.Pointer[string]
 }
 
 // inbound is a message whose points wait to be written.
 type inbound struct {
 	msg       mqtt.Message
+	gateway   string
+	gaps      []wire.Event // meters without a baseline at the edge
 	points    []*write.Point
 	n         int // readings
 	intervals int
@@ -68,6 +72,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 	s := &Service{
 		spool:     spool,
 		drainKick: make(chan struct{}, 1),
+		lastSeq:   map[string]uint64{},
 		cfg:       cfg,
 		log:       log,
 		m:         newMetrics(reg),
@@ -183,7 +188,7 @@ func (s *Service) Run(ctx context.Context) error {
 // the writer. A message that can never be stored is acknowledged at once, so
 // that a poison message is not redelivered forever.
 func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
-	enterprise, _, err := wire.ParseTopic(s.cfg.MQTT.TopicPrefix, msg.Topic())
+	enterprise, gateway, err := wire.ParseTopic(s.cfg.MQTT.TopicPrefix, msg.Topic())
 	if err != nil {
 		s.reject(msg, "topic", err)
 		return
@@ -207,12 +212,42 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 			return
 		}
 	}
+	if env.Gateway != gateway {
+		s.reject(msg, "gateway_mismatch", fmt.Errorf("envelope of gateway %q on topic %q", env.Gateway, msg.Topic()))
+		return
+	}
+	s.checkSeq(env)
 	touched := map[string]map[int64]struct{}{}
 	intervals := touchedHours(env, touched)
+	var gaps []wire.Event
+	for _, ev := range env.Events {
+		if ev.Kind == "gap" && *s.cfg.Ingest.FillGaps {
+			gaps = append(gaps, ev)
+		}
+	}
 	select {
-	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings), intervals: intervals, touched: touched}:
+	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings), intervals: intervals, touched: touched, gateway: gateway, gaps: gaps}:
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
+	}
+}
+
+// checkSeq counts per-gateway seq anomalies. The seq survives agent restarts
+// only as a clock-based jump, and shared subscriptions split a gateway's
+// envelopes, so these are hints for a person, not errors.
+func (s *Service) checkSeq(env *wire.Envelope) {
+	s.seqMu.Lock()
+	last, seen := s.lastSeq[env.Gateway]
+	if !seen || env.Seq > last {
+		s.lastSeq[env.Gateway] = env.Seq
+	}
+	s.seqMu.Unlock()
+	switch {
+	case !seen:
+	case env.Seq <= last:
+		s.m.seqGaps.WithLabelValues(env.Gateway, "repeat").Inc()
+	case env.Seq > last+1:
+		s.m.seqGaps.WithLabelValues(env.Gateway, "gap").Inc()
 	}
 }
 
@@ -256,6 +291,12 @@ func (s *Service) writeLoop(ctx context.Context) error {
 			s.rollups.touch(touched) // spooled batches are touched when the drainer writes them
 		}
 		for _, in := range batch {
+			for _, ev := range in.gaps {
+				if err := s.fillGap(ctx, in.gateway, ev); err != nil {
+					s.m.gapFills.WithLabelValues("error").Inc()
+					s.log.Warn("cannot fill a meter's gap", "meter", ev.Meter, "err", err)
+				}
+			}
 			in.msg.Ack()
 			s.m.messages.WithLabelValues(res.String()).Inc()
 			s.m.readings.Add(float64(in.n))
