@@ -4,21 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
 	gmodbus "github.com/goburrow/modbus"
 )
 
-// Conn is one connection to one endpoint (a meter, or a gateway in front of several).
-// Calls are serialized by the caller. The project talks to Modbus only through Conn, so the
-// library behind it can be swapped.
+// Conn is one connection to one endpoint (a meter, a gateway in front of several, or a
+// serial bus). Calls are serialized by the caller. The project talks to Modbus only through
+// Conn, so the library behind it can be swapped.
 type Conn interface {
 	// ReadRegisters reads count registers (function holding or input) or count bits (coil or
 	// discrete, packed eight to a byte, lowest address in the lowest bit) from unit.
 	ReadRegisters(ctx context.Context, unit byte, function string, address, count uint16) ([]byte, error)
+	// Disconnect drops the connection, if any; the next read connects anew. For devices
+	// that serve one master at a time (close_after_cycle).
+	Disconnect() error
+	// Close drops the connection for good: later reads fail with net.ErrClosed.
 	Close() error
+}
+
+// Options tune a connection; the zero value is usable.
+type Options struct {
+	// Timeout bounds each request, and the connect before it (0: DefaultTimeout). A context
+	// deadline shortens it further.
+	Timeout time.Duration
+	// PauseAfterConnect is waited after connecting, before the first request, for devices
+	// that drop requests sent too early.
+	PauseAfterConnect time.Duration
+	// PauseBetweenRequests is the least silence between an answer and the next request.
+	PauseBetweenRequests time.Duration
 }
 
 // ExceptionError is an exception response: the device understood the request and refused it.
@@ -56,48 +74,106 @@ func exceptionName(code byte) string {
 	return "unknown exception"
 }
 
-// DefaultTimeout bounds one request, and the dial before it, when DialTCP is given none.
+// ErrorKind classifies an error of ReadRegisters for metrics and logs: "exception" (the
+// device refused; the connection is kept), "timeout" (no complete answer in time),
+// "frame" (an answer that does not fit the request), "closed" (Close was called),
+// "canceled" (the caller's context ended) or "connection" (anything else on the way).
+func ErrorKind(err error) string {
+	var exc *ExceptionError
+	var frame *FrameError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &exc):
+		return "exception"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, net.ErrClosed):
+		return "closed"
+	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &frame), errors.Is(err, errGoburrowFrame):
+		return "frame"
+	}
+	return "connection"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// DefaultTimeout bounds one request, and the dial before it, when none is given.
 const DefaultTimeout = 3 * time.Second
+
+// idleTimeout: a connection unused this long is redialled before the next request, as
+// gateways and NAT routers drop idle connections without telling.
+const idleTimeout = time.Minute
 
 // DialTCP returns a Modbus TCP connection to addr (host:port). It connects on first use and
 // reconnects after any failed request. timeout bounds each request (0: DefaultTimeout);
 // a context deadline shortens it further.
 func DialTCP(addr string, timeout time.Duration) Conn {
-	if timeout <= 0 {
-		timeout = DefaultTimeout
+	return dialTCP(addr, "tcp://"+addr, Options{Timeout: timeout})
+}
+
+func dialTCP(addr, name string, o Options) *tcpConn {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
 	}
 	h := gmodbus.NewTCPClientHandler(addr)
-	h.Timeout = timeout
-	h.IdleTimeout = time.Minute // the library closes idle connections; polls redial
-	return &tcpConn{addr: addr, timeout: timeout, handler: h, client: gmodbus.NewClient(h)}
+	h.Timeout = o.Timeout
+	h.IdleTimeout = 0 // no library timer: idleness is handled here, before a request
+	return &tcpConn{name: name, opts: o, handler: h, client: gmodbus.NewClient(h)}
 }
 
 type tcpConn struct {
-	addr    string
-	timeout time.Duration
+	name    string
+	opts    Options
 	handler *gmodbus.TCPClientHandler
 	client  gmodbus.Client
 	closed  atomic.Bool
+
+	connected bool      // handler holds an open connection
+	lastEnd   time.Time // when the last answer ended
+}
+
+// errGoburrowFrame marks goburrow's verification errors (wrong transaction id, unit,
+// function, length): plain strings in the library.
+var errGoburrowFrame = errors.New("response does not fit the request")
+
+// checkRead validates a read's function and count, and returns the data bytes it answers.
+func checkRead(function string, count uint16) (want int, err error) {
+	limit, want := MaxRegisters, 2*int(count)
+	switch function {
+	case "input", "holding":
+	case "coil", "discrete":
+		limit, want = MaxBits, (int(count)+7)/8
+	default:
+		return 0, fmt.Errorf("unknown function %q", function)
+	}
+	if count == 0 || int(count) > limit {
+		return 0, fmt.Errorf("count must be 1 to %d", limit)
+	}
+	return want, nil
 }
 
 func (c *tcpConn) ReadRegisters(ctx context.Context, unit byte, function string, address, count uint16) ([]byte, error) {
-	what := fmt.Sprintf("read %s %d+%d unit %d from %s", readName(function), address, count, unit, c.addr)
+	what := fmt.Sprintf("read %s %d+%d unit %d from %s", readName(function), address, count, unit, c.name)
+	want, err := checkRead(function, count)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	var read func(address, quantity uint16) ([]byte, error)
-	limit, want := MaxRegisters, 2*int(count)
 	switch function {
 	case "input":
 		read = c.client.ReadInputRegisters
 	case "holding":
 		read = c.client.ReadHoldingRegisters
 	case "coil":
-		read, limit, want = c.client.ReadCoils, MaxBits, (int(count)+7)/8
-	case "discrete":
-		read, limit, want = c.client.ReadDiscreteInputs, MaxBits, (int(count)+7)/8
+		read = c.client.ReadCoils
 	default:
-		return nil, fmt.Errorf("%s: unknown function %q", what, function)
-	}
-	if count == 0 || int(count) > limit {
-		return nil, fmt.Errorf("%s: count must be 1 to %d", what, limit)
+		read = c.client.ReadDiscreteInputs
 	}
 	if c.closed.Load() {
 		return nil, fmt.Errorf("%s: %w", what, net.ErrClosed)
@@ -107,22 +183,37 @@ func (c *tcpConn) ReadRegisters(ctx context.Context, unit byte, function string,
 	}
 	// goburrow takes no context: a deadline becomes the request timeout. Cancellation without
 	// a deadline therefore takes effect only when the running request ends (within timeout).
-	timeout := c.timeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
-		if timeout <= 0 {
+	deadline := time.Now().Add(c.opts.Timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if c.connected && time.Since(c.lastEnd) > idleTimeout {
+		c.Disconnect()
+	}
+	if !c.connected {
+		if c.handler.Timeout = time.Until(deadline); c.handler.Timeout <= 0 {
 			return nil, fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
 		}
+		if err := c.handler.Connect(); err != nil {
+			return nil, fmt.Errorf("%s: connect: %w", what, err)
+		}
+		c.connected = true
+		if err := sleepUntil(ctx, time.Now().Add(c.opts.PauseAfterConnect), deadline); err != nil {
+			return nil, fmt.Errorf("%s: pause after connect: %w", what, err)
+		}
+	} else if err := sleepUntil(ctx, c.lastEnd.Add(c.opts.PauseBetweenRequests), deadline); err != nil {
+		return nil, fmt.Errorf("%s: pause between requests: %w", what, err)
 	}
 	// Handler fields are per connection; the caller's serialization makes setting them safe.
-	c.handler.Timeout = timeout
-	c.handler.SlaveId = unit
-	if err := c.handler.Connect(); err != nil {
-		return nil, fmt.Errorf("%s: connect: %w", what, err)
+	if c.handler.Timeout = time.Until(deadline); c.handler.Timeout <= 0 {
+		return nil, fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
 	}
+	c.handler.SlaveId = unit
 
 	data, err := read(address, count)
+	c.lastEnd = time.Now()
 	var mbErr *gmodbus.ModbusError
+	var ne net.Error
 	switch {
 	case errors.As(err, &mbErr) && mbErr.FunctionCode&0x80 != 0:
 		// An exception is a complete, well-formed answer: the stream is in step, keep it.
@@ -131,18 +222,51 @@ func (c *tcpConn) ReadRegisters(ctx context.Context, unit byte, function string,
 		// After a timeout the late answer may still arrive and would be taken as the answer
 		// to the next request (goburrow/modbus #64, #103). Any other failure leaves the stream
 		// in an unknown state too. A fresh connection is the only safe continuation.
-		c.handler.Close()
+		c.Disconnect()
+		if !errors.As(err, &ne) && !errors.Is(err, os.ErrDeadlineExceeded) && !isEOF(err) {
+			err = fmt.Errorf("%w: %v", errGoburrowFrame, err)
+		}
 		return nil, fmt.Errorf("%s: %w", what, err)
 	case len(data) != want:
-		c.handler.Close()
-		return nil, fmt.Errorf("%s: got %d bytes, want %d", what, len(data), want)
+		c.Disconnect()
+		return nil, fmt.Errorf("%s: %w", what, &FrameError{fmt.Sprintf("got %d bytes, want %d", len(data), want)})
 	}
 	return data, nil
 }
 
+func (c *tcpConn) Disconnect() error {
+	c.connected = false
+	return c.handler.Close()
+}
+
+// Close may run while a read is under way (from another goroutine): it touches only the
+// closed flag and the handler, which has its own lock.
 func (c *tcpConn) Close() error {
 	c.closed.Store(true)
 	return c.handler.Close()
+}
+
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// sleepUntil waits until t, unless ctx ends or t lies past deadline.
+func sleepUntil(ctx context.Context, t, deadline time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return nil
+	}
+	if t.After(deadline) {
+		return context.DeadlineExceeded
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
 }
 
 // readName names a read as the spec does, for error messages.

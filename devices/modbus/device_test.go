@@ -3,6 +3,7 @@ package modbus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -43,7 +44,8 @@ func (f *fakeConn) ReadRegisters(_ context.Context, unit byte, function string, 
 	return out, nil
 }
 
-func (f *fakeConn) Close() error { return nil }
+func (f *fakeConn) Close() error      { return nil }
+func (f *fakeConn) Disconnect() error { return nil }
 
 func testProfile(regs ...profile.Register) *profile.Profile {
 	return &profile.Profile{Name: "test", Energy: "electricity", Registers: regs}
@@ -116,5 +118,35 @@ func TestReadDeviceErrors(t *testing.T) {
 	_, err = ReadDevice(context.Background(), &fakeConn{}, 1, p, bad)
 	if err == nil || !strings.Contains(err.Error(), "outside the read") {
 		t.Errorf("register outside its request: error %v", err)
+	}
+}
+
+// imageConn answers every read from one register image without allocating, so a benchmark
+// measures ReadDevice rather than its fake.
+type imageConn struct{ image []byte }
+
+func (c imageConn) ReadRegisters(_ context.Context, _ byte, _ string, address, count uint16) ([]byte, error) {
+	return c.image[2*int(address) : 2*(int(address)+int(count))], nil
+}
+func (imageConn) Disconnect() error { return nil }
+func (imageConn) Close() error      { return nil }
+
+func BenchmarkReadDevice(b *testing.B) {
+	c := imageConn{image: make([]byte, 2*0x10000)}
+	for i := range c.image {
+		c.image[i] = byte(i * 7)
+	}
+	for _, name := range []string{"eastron-sdm630", "acrel-adl400", "schneider-pm5100"} {
+		p := builtin(b, name)
+		plan := PlanProfile(p, DefaultMaxGap)
+		b.Run(fmt.Sprintf("%s-%dreq-%dregs", name, len(plan), len(p.Registers)), func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := ReadDevice(ctx, c, 1, p, plan); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

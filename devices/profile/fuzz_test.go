@@ -8,6 +8,7 @@ import (
 // FuzzParse checks that Parse never panics, and that what it accepts is internally consistent.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(validYAML))
+	f.Add([]byte(validYAML + "max_gap: 3\nno_read_across: [0x49, 0x60]\npause_after_connect: 1s\n"))
 	for _, name := range BuiltinNames() {
 		data, err := builtin.ReadFile("profiles/" + name + ".yaml")
 		if err != nil {
@@ -31,6 +32,16 @@ func FuzzParse(f *testing.F) {
 			seen[r.Quantity] = true
 			if int(r.Address)+int(r.Words()) > 0x10000 {
 				t.Errorf("accepted register past 0xFFFF: %+v", r)
+			}
+			if u, ok := BaseUnit(p.Energy, r.Quantity); ok && u != r.Unit || !ok && !IsCustom(r.Quantity) {
+				t.Errorf("accepted %s in %q outside the vocabulary of %s", r.Quantity, r.Unit, p.Energy)
+			}
+		}
+		for _, a := range p.Quirks.NoReadAcross {
+			for _, r := range p.Registers {
+				if r.Address < a && int(a) < int(r.Address)+int(r.Words()) {
+					t.Errorf("accepted no_read_across 0x%04X inside %+v", a, r)
+				}
 			}
 		}
 		for i, a := range p.Registers {

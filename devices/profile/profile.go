@@ -10,12 +10,17 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
 //go:embed profiles/*.yaml
@@ -28,6 +33,42 @@ type Profile struct {
 	Source      string // where the register map comes from (manual, driver)
 	Energy      string // electricity, gas, water or heat
 	Registers   []Register
+	Quirks      Quirks
+	Origin      string // "builtin", or the file a user profile was loaded from; "" from Parse
+}
+
+// Quirks are a meter model's known deviations from a well-behaved Modbus device, as field
+// users of other collectors met them. The zero value is a well-behaved device.
+type Quirks struct {
+	// CloseAfterCycle: the device serves one master at a time, so the connection is dropped
+	// after each poll of it and others get their turn (Telegraf #8225).
+	CloseAfterCycle bool
+	// PauseAfterConnect: the device drops or garbles requests sent right after a connect.
+	PauseAfterConnect time.Duration
+	// PauseBetweenRequests: least silence between an answer and the next request (Telegraf #11919).
+	PauseBetweenRequests time.Duration
+	// OneRegisterPerRequest: the device rejects block reads; every register is read alone
+	// (Telegraf #12071).
+	OneRegisterPerRequest bool
+	// MaxGap is the largest run of unused registers one read may bridge; nil leaves it to the
+	// agent's default.
+	MaxGap *uint16
+	// NoReadAcross lists addresses the device refuses to read across: no read covers both
+	// a-1 and a (a block boundary, or an unimplemented register that is not itself read).
+	// Sorted, without duplicates.
+	NoReadAcross []uint16
+}
+
+// Clone returns a deep copy, so a caller may change it.
+func (p *Profile) Clone() *Profile {
+	c := *p
+	c.Registers = slices.Clone(p.Registers)
+	c.Quirks.NoReadAcross = slices.Clone(p.Quirks.NoReadAcross)
+	if p.Quirks.MaxGap != nil {
+		g := *p.Quirks.MaxGap
+		c.Quirks.MaxGap = &g
+	}
+	return &c
 }
 
 // Register is one quantity read from one place of a device.
@@ -102,7 +143,80 @@ func Builtin(name string) (*Profile, error) {
 	if p.Name != name {
 		return nil, fmt.Errorf("%s: name %q does not match the file name", file, p.Name)
 	}
+	p.Origin = "builtin"
 	return p, nil
+}
+
+// LoadDir parses every *.yaml file of dir as a user profile, keyed by name. A file's name
+// must be its profile's name plus ".yaml", so a config naming a profile names its file too.
+// Other files and folders are ignored. All broken files are reported, each with its path.
+func LoadDir(dir string) (map[string]*Profile, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load profiles: %w", err)
+	}
+	profiles := make(map[string]*Profile)
+	var errs []error
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".yaml" {
+			continue
+		}
+		file := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("load profile: %w", err))
+			continue
+		}
+		p, err := Parse(data, file)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if want := strings.TrimSuffix(e.Name(), ".yaml"); p.Name != want {
+			errs = append(errs, fmt.Errorf("%s:%d: name %q does not match the file name (want %q)", file, nameLine(data), p.Name, want))
+			continue
+		}
+		p.Origin = file
+		profiles[p.Name] = p
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return profiles, nil
+}
+
+// nameLine finds the line of the name key in a profile that parsed, for an error about it.
+func nameLine(data []byte) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return 1
+	}
+	return locate(doc.Content[0]).key("name")
+}
+
+// Lookup returns a copy of the profile called name: the user's if user has one, else the
+// built-in one. A user profile may thus replace a shipped one, so a map fixed on site needs
+// no new release; Origin tells which one was taken.
+func Lookup(name string, user map[string]*Profile) (*Profile, error) {
+	if p, ok := user[name]; ok {
+		return p.Clone(), nil
+	}
+	if slices.Contains(BuiltinNames(), name) {
+		return Builtin(name)
+	}
+	return nil, fmt.Errorf("unknown profile %q (known: %s)", name, strings.Join(Names(user), ", "))
+}
+
+// Names lists the built-in and user profiles, sorted, each once.
+func Names(user map[string]*Profile) []string {
+	names := BuiltinNames()
+	for n := range user {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // BuiltinNames lists the embedded profiles, sorted.
@@ -122,7 +236,21 @@ type rawProfile struct {
 	Source      string        `yaml:"source"`
 	Energy      string        `yaml:"energy"`
 	Registers   []rawRegister `yaml:"registers"`
+
+	CloseAfterCycle       bool          `yaml:"close_after_cycle"`
+	PauseAfterConnect     time.Duration `yaml:"pause_after_connect"`
+	PauseBetweenRequests  time.Duration `yaml:"pause_between_requests"`
+	OneRegisterPerRequest bool          `yaml:"one_register_per_request"`
+	MaxGap                *uint16       `yaml:"max_gap"` // pointer: 0 is a choice, absence is the default
+	NoReadAcross          []uint16      `yaml:"no_read_across"`
 }
+
+// Bounds of the quirk options: a longer pause would eat any poll interval, and no read
+// spans more than 2000 bits, so a larger gap could never be bridged.
+const (
+	maxPause = 10 * time.Second
+	maxGap   = 1998
+)
 
 type rawRegister struct {
 	Quantity string   `yaml:"quantity"`
@@ -144,9 +272,11 @@ func (raw *rawProfile) validate(file string, at lines) (*Profile, []error) {
 	if !validName(raw.Name) {
 		fail(at.key("name"), "name %q: want lower-case letters, digits, '.', '_' or '-'", raw.Name)
 	}
+	knownEnergy := true
 	switch raw.Energy {
 	case "electricity", "gas", "water", "heat":
 	default:
+		knownEnergy = false
 		fail(at.key("energy"), "energy %q: want electricity, gas, water or heat", raw.Energy)
 	}
 	if len(raw.Registers) == 0 {
@@ -160,11 +290,17 @@ func (raw *rawProfile) validate(file string, at lines) (*Profile, []error) {
 		what := fmt.Sprintf("register %d (%s)", i+1, rr.Quantity)
 		r := Register{
 			Quantity: rr.Quantity, Function: rr.Function, Type: rr.Type, Order: rr.Order,
-			Scale: 1, Offset: rr.Offset, Unit: rr.Unit,
+			Scale: 1, Offset: rr.Offset, Unit: normalUnit(strings.TrimSpace(rr.Unit)),
 		}
-		if !validQuantity(rr.Quantity) {
+		base, inVocabulary := BaseUnit(raw.Energy, rr.Quantity)
+		switch {
+		case !validQuantity(rr.Quantity):
 			fail(line("quantity"), "%s: quantity %q: want lower-case snake_case", what, rr.Quantity)
-		} else if j, dup := seen[rr.Quantity]; dup {
+		case !inVocabulary && !IsCustom(rr.Quantity) && knownEnergy:
+			fail(line("quantity"), "%s: quantity %q is not one of %s (%s); prefix a quantity of your own with %q",
+				what, rr.Quantity, raw.Energy, strings.Join(Quantities(raw.Energy), ", "), customPrefix)
+		}
+		if j, dup := seen[rr.Quantity]; dup && rr.Quantity != "" {
 			fail(line("quantity"), "%s: quantity %q already read by register %d", what, rr.Quantity, j+1)
 		} else {
 			seen[rr.Quantity] = i
@@ -202,14 +338,25 @@ func (raw *rawProfile) validate(file string, at lines) (*Profile, []error) {
 		if math.IsNaN(r.Offset) || math.IsInf(r.Offset, 0) {
 			fail(line("offset"), "%s: offset %v: want a finite number", what, r.Offset)
 		}
-		if strings.TrimSpace(rr.Unit) == "" {
+		switch {
+		case r.Unit == "":
 			fail(line("unit"), "%s: unit missing (use \"1\" for a dimensionless quantity)", what)
+		case inVocabulary && r.Unit != base:
+			// The classic mistake is the meter's unit (W, Wh) instead of the base unit: the
+			// scale converts, the unit names the result.
+			fail(line("unit"), "%s: unit %q: %s is stored in %s; convert with scale", what, rr.Unit, rr.Quantity, base)
 		}
 		if rr.Address != nil && r.Words() > 0 && int(r.Address)+int(r.Words()) > 0x10000 {
 			fail(line("address"), "%s: address 0x%04X + %d registers runs past 0xFFFF", what, r.Address, r.Words())
 		}
 		p.Registers = append(p.Registers, r)
 	}
+	if cum, ok := wire.CumulativeQuantity(raw.Energy); ok && len(raw.Registers) > 0 {
+		if _, has := seen[cum]; !has {
+			fail(at.key("registers"), "no register reads %s: consumption of %s is taken from it", cum, raw.Energy)
+		}
+	}
+	p.Quirks = raw.quirks(at, fail)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -233,10 +380,52 @@ func (raw *rawProfile) validate(file string, at lines) (*Profile, []error) {
 				idx[k]+1, cur.Quantity, cur.Function, cur.Address, idx[k-1]+1, prev.Quantity, prev.Address, prev.Words())
 		}
 	}
+	// A boundary inside a value cannot be honoured: the value must be read whole.
+	for k, a := range raw.NoReadAcross {
+		for i, r := range p.Registers {
+			if r.Address < a && int(a) < int(r.Address)+int(r.Words()) {
+				fail(at.item("no_read_across", k), "no_read_across 0x%04X splits register %d (%s) at 0x%04X+%d",
+					a, i+1, r.Quantity, r.Address, r.Words())
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return p, nil
+}
+
+// quirks validates the profile-level quirk options.
+func (raw *rawProfile) quirks(at lines, fail func(int, string, ...any)) Quirks {
+	q := Quirks{
+		CloseAfterCycle: raw.CloseAfterCycle, PauseAfterConnect: raw.PauseAfterConnect,
+		PauseBetweenRequests: raw.PauseBetweenRequests, OneRegisterPerRequest: raw.OneRegisterPerRequest,
+		MaxGap: raw.MaxGap,
+	}
+	for _, p := range []struct {
+		key string
+		d   time.Duration
+	}{{"pause_after_connect", raw.PauseAfterConnect}, {"pause_between_requests", raw.PauseBetweenRequests}} {
+		if p.d < 0 || p.d > maxPause {
+			fail(at.key(p.key), "%s %s: want 0 to %s", p.key, p.d, maxPause)
+		}
+	}
+	if raw.MaxGap != nil && *raw.MaxGap > maxGap {
+		fail(at.key("max_gap"), "max_gap %d: want 0 to %d (no read spans more than 2000 bits or 125 registers)", *raw.MaxGap, maxGap)
+	}
+	for k, a := range raw.NoReadAcross {
+		switch {
+		case a == 0:
+			fail(at.item("no_read_across", k), "no_read_across 0x0000: no address lies below it to read across from")
+		case slices.Contains(raw.NoReadAcross[:k], a):
+			fail(at.item("no_read_across", k), "no_read_across 0x%04X given twice", a)
+		}
+	}
+	if len(raw.NoReadAcross) > 0 {
+		q.NoReadAcross = slices.Clone(raw.NoReadAcross)
+		slices.Sort(q.NoReadAcross)
+	}
+	return q
 }
 
 func validName(s string) bool {
@@ -266,9 +455,10 @@ func validQuantity(s string) bool {
 
 // lines remembers where keys sit in the YAML so validation errors can point at them.
 type lines struct {
-	top  int
-	keys map[string]int
-	regs []regLines
+	top   int
+	keys  map[string]int
+	regs  []regLines
+	items map[string][]int // top-level key → line of each item of its sequence
 }
 
 type regLines struct {
@@ -277,16 +467,20 @@ type regLines struct {
 }
 
 func locate(root *yaml.Node) lines {
-	l := lines{top: root.Line, keys: keyLines(root)}
+	l := lines{top: root.Line, keys: keyLines(root), items: make(map[string][]int)}
 	if root.Kind != yaml.MappingNode {
 		return l
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != "registers" || root.Content[i+1].Kind != yaml.SequenceNode {
+		key, val := root.Content[i].Value, root.Content[i+1]
+		if val.Kind != yaml.SequenceNode {
 			continue
 		}
-		for _, item := range root.Content[i+1].Content {
-			l.regs = append(l.regs, regLines{line: item.Line, keys: keyLines(item)})
+		for _, item := range val.Content {
+			l.items[key] = append(l.items[key], item.Line)
+			if key == "registers" {
+				l.regs = append(l.regs, regLines{line: item.Line, keys: keyLines(item)})
+			}
 		}
 	}
 	return l
@@ -307,6 +501,14 @@ func (l lines) key(k string) int {
 		return n
 	}
 	return l.top
+}
+
+// item is the line of the i-th item of a top-level sequence.
+func (l lines) item(key string, i int) int {
+	if i < len(l.items[key]) {
+		return l.items[key][i]
+	}
+	return l.key(key)
 }
 
 func (l lines) register(i int, k string) int {

@@ -1,14 +1,23 @@
-// Package simulator serves simulated Eastron SDM630 meters over Modbus TCP, for tests and
-// the demo. Each unit id is one meter with its own load; its energy counters climb with time.
+// Package simulator serves simulated meters over Modbus TCP or RTU over TCP, for tests and
+// the demo, and injects the faults real meters and gateways show. Each unit id is one meter
+// with its own load; its energy counters climb with time.
 //
-// The map is the SDM630 Modbus v2 input register map (FC04, float32 ABCD), the one of the
-// eastron-sdm630 profile. The block 0x0000–0x004B is served whole, so a reader may bridge
-// gaps; addresses in it that the simulator does not model read 0. 0x0156 (total energy) is
-// served too. Any read reaching outside these blocks gets exception 2, illegal data address.
-// Holding registers hold nothing (exception 2); coils and discrete inputs do not exist
-// (exception 1, illegal function). A unit id that is not simulated gets exception 11,
-// gateway target device failed to respond, as a Modbus TCP gateway answers for a silent
-// meter: tests see the failure at once instead of after a timeout.
+// By default the map is the Eastron SDM630 Modbus v2 input register map (FC04, float32
+// ABCD), the one of the eastron-sdm630 profile. The block 0x0000–0x004B is served whole, so a
+// reader may bridge gaps; addresses in it that the simulator does not model read 0. 0x0156
+// (total energy) is served too. Any read reaching outside these blocks gets exception 2,
+// illegal data address. Holding registers hold nothing (exception 2); coils and discrete
+// inputs do not exist (exception 1, illegal function). With Config.Profile set, the meters
+// serve that profile's registers instead (see image.go).
+//
+// Over Modbus TCP a unit id that is not simulated gets exception 11, gateway target device
+// failed to respond, as a Modbus TCP gateway answers for a silent meter: tests see the failure
+// at once instead of after a timeout. Over RTU (a serial bus behind a converter) it gets no
+// answer, as on a real bus.
+//
+// The simulator speaks the framing itself rather than through a Modbus server library,
+// because the faults it injects (a reset in the middle of a frame, garbage, a late answer on
+// the same connection) happen below what a server library's handler can do.
 package simulator
 
 import (
@@ -17,46 +26,59 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math"
 	"net"
-	"slices"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/simonvetter/modbus"
+	"github.com/parkcarbon/parkcarbon/devices/profile"
 )
 
 // Config says what to serve. Zero values are usable.
 type Config struct {
-	Addr   string           // listen address; "" or a port of 0 ("127.0.0.1:0") picks a free port
-	Units  []byte           // unit ids to simulate, 1–247; default {1}
-	Start  time.Time        // when the counters stood at their start values; default: Now() at Start
-	Now    func() time.Time // clock; default time.Now
-	Logger *log.Logger      // the Modbus server's log; default: discarded
+	Addr     string           // listen address; "" or a port of 0 ("127.0.0.1:0") picks a free port
+	Protocol string           // "tcp" (Modbus TCP, the default) or "rtuovertcp" (RTU frames over TCP)
+	Units    []byte           // unit ids to simulate, 1–247; default {1}
+	Start    time.Time        // when the counters stood at their start values; default: Now() at Start
+	Now      func() time.Time // clock; default time.Now
+	Logger   *log.Logger      // connection errors; default: discarded
+
+	// Profile, if set, is the register map served instead of the SDM630's: each register
+	// holds its quantity as the simulated meter measures it, encoded as the profile says.
+	Profile *profile.Profile
 
 	// Fault injection, for tests of how the agent copes with real meters' quirks.
 	// Strict refuses (illegal data address) any read that touches a register the
 	// meter does not model, as some meters and gateways do with bridged reads.
 	Strict bool
-	// Refuse lists float addresses the meter does not implement: any read that
-	// touches one is refused with illegal data address.
+	// Refuse lists addresses the meter does not implement: any read that touches the value
+	// starting there is refused with illegal data address.
 	Refuse []uint16
 }
 
-// Simulator is a running Modbus TCP server of simulated meters.
+// maxClients bounds concurrent connections, as a real gateway does.
+const maxClients = 64
+
+// idleTimeout drops a client that sends nothing this long, as a real gateway does.
+const idleTimeout = time.Minute
+
+// Simulator is a running Modbus server of simulated meters.
 type Simulator struct {
 	addr   string
-	strict bool
-	refuse []uint16
-	server *modbus.ModbusServer
+	proto  string
+	image  image
 	meters map[byte]meter // read-only after Start
 	start  time.Time
 	now    func() time.Time
+	log    *log.Logger
+	l      net.Listener
 
-	mu      sync.Mutex
-	elapsed time.Duration // high-water mark, so counters never run back even if Now does
+	mu       sync.Mutex
+	elapsed  time.Duration // high-water mark, so counters never run back even if Now does
+	faults   map[byte]Fault
+	requests map[byte]int
+	conns    map[net.Conn]struct{}
 
+	wg        sync.WaitGroup // the accept loop and one goroutine per connection
 	closeOnce sync.Once
 	closeErr  error
 	done      chan struct{}
@@ -68,8 +90,19 @@ func Start(ctx context.Context, cfg Config) (*Simulator, error) {
 	if len(units) == 0 {
 		units = []byte{1}
 	}
-	s := &Simulator{meters: make(map[byte]meter, len(units)), now: cfg.Now, start: cfg.Start, done: make(chan struct{}),
-		strict: cfg.Strict, refuse: cfg.Refuse}
+	s := &Simulator{
+		meters: make(map[byte]meter, len(units)), now: cfg.Now, start: cfg.Start, log: cfg.Logger,
+		faults: make(map[byte]Fault), requests: make(map[byte]int), conns: make(map[net.Conn]struct{}),
+		done: make(chan struct{}),
+	}
+	switch cfg.Protocol {
+	case "", "tcp":
+		s.proto = "tcp"
+	case "rtuovertcp":
+		s.proto = "rtuovertcp"
+	default:
+		return nil, fmt.Errorf("start simulator: protocol %q: want tcp or rtuovertcp", cfg.Protocol)
+	}
 	for _, u := range units {
 		if u == 0 || u > 247 {
 			return nil, fmt.Errorf("start simulator: unit id %d: want 1 to 247", u)
@@ -79,53 +112,33 @@ func Start(ctx context.Context, cfg Config) (*Simulator, error) {
 		}
 		s.meters[u] = newMeter(u)
 	}
+	if cfg.Profile != nil {
+		s.image = newProfileImage(cfg.Profile, cfg.Strict, cfg.Refuse)
+	} else {
+		s.image = sdm630Image{strict: cfg.Strict, refuse: cfg.Refuse}
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.start.IsZero() {
 		s.start = s.now()
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = log.New(io.Discard, "", 0)
+	if s.log == nil {
+		s.log = log.New(io.Discard, "", 0)
 	}
-
 	addr := cfg.Addr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	host, port, err := net.SplitHostPort(addr)
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("start simulator: address %q: %w", addr, err)
+		return nil, fmt.Errorf("start simulator on %s: %w", addr, err)
 	}
-	// The server library binds by itself and does not tell the port it got, so a free port
-	// is found first. Another process may take it in between: then try another.
-	for attempt := 1; ; attempt++ {
-		s.addr = addr
-		if port == "0" {
-			if s.addr, err = freePort(host); err != nil {
-				return nil, fmt.Errorf("start simulator: %w", err)
-			}
-		}
-		s.server, err = modbus.NewServer(&modbus.ServerConfiguration{
-			URL:        "tcp://" + s.addr,
-			Timeout:    time.Minute, // idle clients are dropped, as by a real gateway
-			MaxClients: 64,
-			Logger:     logger,
-		}, handler{s})
-		if err != nil {
-			return nil, fmt.Errorf("start simulator on %s: %w", s.addr, err)
-		}
-		err = s.server.Start()
-		if err == nil {
-			break
-		}
-		if port != "0" || attempt == 5 || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("start simulator on %s: %w", s.addr, err)
-		}
-	}
+	s.l, s.addr = l, l.Addr().String()
 
-	go func() {
+	s.wg.Add(1)
+	go s.accept()
+	go func() { // ends with the simulator, whichever way it is stopped
 		select {
 		case <-ctx.Done():
 			s.Close()
@@ -135,28 +148,25 @@ func Start(ctx context.Context, cfg Config) (*Simulator, error) {
 	return s, nil
 }
 
-func freePort(host string) (string, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", fmt.Errorf("find a free port on %q: %w", host, err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		return "", fmt.Errorf("find a free port on %q: %w", host, err)
-	}
-	return addr, nil
-}
-
 // Addr is the host:port the simulator listens on.
 func (s *Simulator) Addr() string { return s.addr }
 
-// Close stops the server and drops its clients.
+// URL is the endpoint URL an agent dials: tcp://host:port or rtuovertcp://host:port.
+func (s *Simulator) URL() string { return s.proto + "://" + s.addr }
+
+// Close stops the server, drops its clients and waits for its goroutines.
 func (s *Simulator) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
-		if err := s.server.Stop(); err != nil {
+		if err := s.l.Close(); err != nil {
 			s.closeErr = fmt.Errorf("stop simulator on %s: %w", s.addr, err)
 		}
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
 	})
 	return s.closeErr
 }
@@ -180,48 +190,42 @@ func (s *Simulator) since() time.Duration {
 	return s.elapsed
 }
 
-// handler keeps the RequestHandler methods off the Simulator's API.
-type handler struct{ s *Simulator }
-
-func (h handler) HandleCoils(*modbus.CoilsRequest) ([]bool, error) {
-	return nil, modbus.ErrIllegalFunction
-}
-
-func (h handler) HandleDiscreteInputs(*modbus.DiscreteInputsRequest) ([]bool, error) {
-	return nil, modbus.ErrIllegalFunction
-}
-
-func (h handler) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]uint16, error) {
-	if _, ok := h.s.meters[req.UnitId]; !ok {
-		return nil, modbus.ErrGWTargetFailedToRespond
-	}
-	return nil, modbus.ErrIllegalDataAddress
-}
-
-func (h handler) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint16, error) {
-	m, ok := h.s.meters[req.UnitId]
-	if !ok {
-		return nil, modbus.ErrGWTargetFailedToRespond
-	}
-	first, last := int(req.Addr), int(req.Addr)+int(req.Quantity)-1
-	if !served(first, last) {
-		return nil, modbus.ErrIllegalDataAddress
-	}
-	for a := first; a <= last; a++ {
-		if (h.s.strict && !modelled(uint16(a&^1))) || slices.Contains(h.s.refuse, uint16(a&^1)) {
-			return nil, modbus.ErrIllegalDataAddress
+func (s *Simulator) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.l.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Printf("simulator %s: accept: %v", s.addr, err)
+			}
+			return
 		}
-	}
-	st := m.at(h.s.since())
-	regs := make([]uint16, req.Quantity)
-	for i := range regs {
-		a := req.Addr + uint16(i)
-		bits := math.Float32bits(st.value(a &^ 1)) // floats start at even addresses
-		if a%2 == 0 {
-			regs[i] = uint16(bits >> 16) // ABCD: high word first
-		} else {
-			regs[i] = uint16(bits)
+		s.mu.Lock()
+		select {
+		case <-s.done: // Close has already dropped the clients it knew of
+			s.mu.Unlock()
+			c.Close()
+			return
+		default:
 		}
+		full := len(s.conns) >= maxClients
+		if !full {
+			s.conns[c] = struct{}{}
+			s.wg.Add(1)
+		}
+		s.mu.Unlock()
+		if full {
+			s.log.Printf("simulator %s: %d clients, refusing %s", s.addr, maxClients, c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		go func() {
+			defer s.wg.Done()
+			s.serve(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			c.Close()
+		}()
 	}
-	return regs, nil
 }
