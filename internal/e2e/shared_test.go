@@ -51,7 +51,9 @@ spool: {dir: ./c%d-data}
 http: {listen: %s}
 `, broker.URL, i, influx.URL, influx.Bucket, i, addrs[i]))
 	}
-	startC := func(i int) *process { return start(t, "park-collector", "-config", filepath.Join(dir, fmt.Sprintf("c%d.yaml", i))) }
+	startC := func(i int) *process {
+		return start(t, "park-collector", "-config", filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)))
+	}
 	c0, c1 := startC(0), startC(1)
 	for _, a := range addrs {
 		waitHTTP(t, "http://"+a+"/readyz", 200, 15*time.Second)
