@@ -53,7 +53,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, erro
 	registerQueue(reg, store, a.oldestAge)
 	rec := newRecorder(store, states, log, m)
 	for _, mc := range cfg.Modbus {
-		b, err := newBus(mc, rec, log, m)
+		b, err := newBus(mc, cfg.userProfiles, rec, log, m)
 		if err != nil {
 			store.Close()
 			return nil, fmt.Errorf("endpoint %s: %w", mc.Name, err)

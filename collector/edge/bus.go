@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
@@ -13,13 +14,11 @@ import (
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
-// maxGap is how many unused registers a read may bridge to save a request.
-const maxGap = 64
-
 // device is one configured meter with its profile and read plan.
 type device struct {
 	cfg     DeviceConfig
 	profile *profile.Profile
+	quirks  profile.Quirks
 	plan    []modbus.Request
 	level   int    // planBridged, planContiguous or planPerRegister
 	cum     string // the energy's cumulative quantity
@@ -27,6 +26,7 @@ type device struct {
 	next    time.Time
 	up      bool
 	polled  bool  // at least one poll done: the first failure is always logged
+	fails   int   // consecutive failed polls
 	lastTS  int64 // ts of the last queued poll, epoch ms
 }
 
@@ -41,38 +41,64 @@ type bus struct {
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
+	rng     *rand.Rand
 }
 
-// newBus builds the bus of one endpoint.
-func newBus(cfg ModbusConfig, rec *recorder, log *slog.Logger, m *metrics) (*bus, error) {
-	u, err := ParseModbusURL(cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	b := &bus{
-		cfg: cfg, conn: modbus.DialTCP(u.Addr, cfg.Timeout), rec: rec,
-		log: log.With("endpoint", cfg.Name), m: m, now: time.Now,
-	}
+// newBus builds the bus of one endpoint; it dials nothing yet.
+func newBus(cfg ModbusConfig, user map[string]*profile.Profile, rec *recorder, log *slog.Logger, m *metrics) (*bus, error) {
+	b := &bus{cfg: cfg, rec: rec, log: log.With("endpoint", cfg.Name), m: m, now: time.Now,
+		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))}
+	opts := modbus.Options{Timeout: cfg.Timeout, PauseBetweenRequests: cfg.PauseBetweenRequests}
 	for _, dc := range cfg.Devices {
-		p, err := profile.Builtin(dc.Profile)
+		p, err := profile.Lookup(dc.Profile, user)
 		if err != nil {
 			return nil, fmt.Errorf("meter %s: %w", dc.Meter, err)
 		}
 		cum, _ := wire.CumulativeQuantity(p.Energy)
 		spec := counterSpec(p, cum, dc.MaxRate)
 		st := rec.meter(dc.Meter, spec)
-		d := &device{cfg: dc, profile: p, cum: cum, spec: spec, lastTS: max(st.counter.LastTS, st.counter.SuspectTS)}
+		d := &device{cfg: dc, profile: p, quirks: dc.quirks(p.Quirks), cum: cum, spec: spec,
+			lastTS: max(st.counter.LastTS, st.counter.SuspectTS)}
 		d.replan()
 		b.devices = append(b.devices, d)
+		// One connection serves every device of the endpoint: the strictest
+		// device's pauses apply to all.
+		opts.PauseAfterConnect = max(opts.PauseAfterConnect, d.quirks.PauseAfterConnect)
+		opts.PauseBetweenRequests = max(opts.PauseBetweenRequests, d.quirks.PauseBetweenRequests)
 	}
+	conn, err := modbus.DialWith(cfg.URL, opts)
+	if err != nil {
+		return nil, err
+	}
+	b.conn = conn
 	return b, nil
 }
 
 // nextSlot is the first multiple of interval after t: polls line up with the
-// wall clock (10s polls at :00, :10, …) so that meters sampled by different
-// gateways share timestamps' cadence.
+// wall clock (10s polls at :00, :10, …).
 func nextSlot(t time.Time, interval time.Duration) time.Time {
 	return t.Truncate(interval).Add(interval)
+}
+
+// Backoff of a failing device: after suspendAfter failed polls in a row it is
+// polled only every interval × 2^k (k growing with each failure, up to
+// maxBackoff, with ±20 % jitter), so that a dead unit's timeouts do not eat
+// into the schedule of the healthy ones on the same bus.
+const (
+	suspendAfter = 2
+	maxBackoff   = 5 * time.Minute
+)
+
+func (b *bus) schedule(d *device) {
+	now := b.now()
+	if d.fails < suspendAfter {
+		d.next = nextSlot(now, d.cfg.Interval)
+		return
+	}
+	wait := time.Duration(float64(d.cfg.Interval) * math.Pow(2, float64(d.fails-suspendAfter+1)))
+	wait = min(wait, maxBackoff)
+	wait = time.Duration(float64(wait) * (0.8 + 0.4*b.rng.Float64()))
+	d.next = nextSlot(now.Add(wait), d.cfg.Interval)
 }
 
 // run polls until ctx is done.
@@ -100,18 +126,22 @@ func (b *bus) run(ctx context.Context) {
 		b.poll(ctx, d)
 		// A poll that overran its slot skips the missed slots rather than
 		// bursting to catch up.
-		d.next = nextSlot(b.now(), d.cfg.Interval)
+		b.schedule(d)
 	}
 }
 
 // poll reads one device and queues its readings. A device that fails is
-// logged, counted and retried on its next slot.
+// logged, counted and retried on its schedule.
 func (b *bus) poll(ctx context.Context, d *device) {
 	pollCtx, cancel := context.WithTimeout(ctx, d.cfg.Interval)
 	defer cancel()
 	start := time.Now()
 	b.m.polls.WithLabelValues(b.cfg.Name).Inc()
 	samples, err := b.read(pollCtx, d)
+	if d.quirks.CloseAfterCycle {
+		// The device serves one master at a time: let the others in.
+		_ = b.conn.Disconnect()
+	}
 	// A reading's ts is when its response arrived, at ms precision, and
 	// strictly after the meter's previous one: a gateway clock stepping back
 	// must not overwrite stored points of the same series and time.
@@ -123,25 +153,29 @@ func (b *bus) poll(ctx context.Context, d *device) {
 	}
 	b.m.pollDuration.WithLabelValues(b.cfg.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
-		b.m.pollErrors.WithLabelValues(b.cfg.Name).Inc()
+		if ctx.Err() != nil {
+			return // stopping, not a device fault
+		}
+		b.m.pollErrors.WithLabelValues(b.cfg.Name, modbus.ErrorKind(err)).Inc()
 		b.m.deviceUp.WithLabelValues(d.cfg.Meter).Set(0)
+		d.fails++
 		// Log the change to down, not every failed poll of a dead meter:
 		// the counter and the gauge carry the rest.
 		if d.up || !d.polled {
 			b.log.Warn("poll failed", "meter", d.cfg.Meter, "unit", d.cfg.Unit, "err", err)
 		} else {
-			b.log.Debug("poll failed", "meter", d.cfg.Meter, "unit", d.cfg.Unit, "err", err)
+			b.log.Debug("poll failed", "meter", d.cfg.Meter, "unit", d.cfg.Unit, "fails", d.fails, "err", err)
 		}
 		d.up, d.polled = false, true
 		return
 	}
 	if !d.up {
-		b.log.Info("device up", "meter", d.cfg.Meter, "unit", d.cfg.Unit)
+		b.log.Info("device up", "meter", d.cfg.Meter, "unit", d.cfg.Unit, "after_failures", d.fails)
 	}
-	d.up, d.polled = true, true
+	d.up, d.polled, d.fails = true, true, 0
 	b.m.deviceUp.WithLabelValues(d.cfg.Meter).Set(1)
 	if err := b.commit(d, samples, ts); err != nil {
-		b.m.pollErrors.WithLabelValues(b.cfg.Name).Inc()
+		b.m.pollErrors.WithLabelValues(b.cfg.Name, "queue").Inc()
 		b.log.Error("cannot queue readings", "meter", d.cfg.Meter, "err", err)
 		return
 	}

@@ -6,9 +6,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/parkcarbon/parkcarbon/devices/modbus"
 	"github.com/parkcarbon/parkcarbon/devices/profile"
 	"github.com/parkcarbon/parkcarbon/devices/sensor"
 	"github.com/parkcarbon/parkcarbon/internal/configfile"
@@ -17,13 +19,18 @@ import (
 
 // Config is edge.yaml. Zero values take the defaults set by Load.
 type Config struct {
-	Gateway string         `yaml:"gateway"`
-	Uplink  UplinkConfig   `yaml:"uplink"`
-	Buffer  BufferConfig   `yaml:"buffer"`
-	Modbus  []ModbusConfig `yaml:"modbus"`
-	Sensors []SensorConfig `yaml:"sensors"`
-	Metrics MetricsConfig  `yaml:"metrics"`
-	Log     LogConfig      `yaml:"log"`
+	Gateway string `yaml:"gateway"`
+	// Profiles is a folder of the site's own meter profiles (name.yaml),
+	// relative to this file; one named like a built-in one replaces it.
+	Profiles string         `yaml:"profiles"`
+	Uplink   UplinkConfig   `yaml:"uplink"`
+	Buffer   BufferConfig   `yaml:"buffer"`
+	Modbus   []ModbusConfig `yaml:"modbus"`
+	Sensors  []SensorConfig `yaml:"sensors"`
+
+	userProfiles map[string]*profile.Profile
+	Metrics      MetricsConfig `yaml:"metrics"`
+	Log          LogConfig     `yaml:"log"`
 }
 
 // UplinkConfig is the broker the agent publishes envelopes to.
@@ -53,10 +60,13 @@ type BufferConfig struct {
 // ModbusConfig is one Modbus endpoint (a TCP meter or gateway, or a bus) and
 // the devices behind it. Requests on one endpoint are serialized.
 type ModbusConfig struct {
-	Name    string         `yaml:"name"`
-	URL     string         `yaml:"url"`
-	Timeout time.Duration  `yaml:"timeout"` // per request, default 2s
-	Devices []DeviceConfig `yaml:"devices"`
+	Name    string        `yaml:"name"`
+	URL     string        `yaml:"url"`
+	Timeout time.Duration `yaml:"timeout"` // per request, default 2s
+	// PauseBetweenRequests is the least silence between an answer and the
+	// next request on this bus (slow RS-485 converters need some).
+	PauseBetweenRequests time.Duration  `yaml:"pause_between_requests"`
+	Devices              []DeviceConfig `yaml:"devices"`
 }
 
 // DeviceConfig is one meter: a unit id on an endpoint read with a profile.
@@ -73,6 +83,37 @@ type DeviceConfig struct {
 	// Swap declares a meter replacement: from the first sample after At, the
 	// meter counts from Start.
 	Swap *SwapConfig `yaml:"swap"`
+
+	// Quirk overrides, named as in profiles: a meter's known deviations.
+	CloseAfterCycle       *bool          `yaml:"close_after_cycle"`
+	PauseAfterConnect     *time.Duration `yaml:"pause_after_connect"`
+	PauseBetweenRequests  *time.Duration `yaml:"pause_between_requests"`
+	OneRegisterPerRequest *bool          `yaml:"one_register_per_request"`
+	MaxGap                *uint16        `yaml:"max_gap"`
+	NoReadAcross          []uint16       `yaml:"no_read_across"`
+}
+
+// quirks merges the device's overrides into its profile's quirks.
+func (d DeviceConfig) quirks(q profile.Quirks) profile.Quirks {
+	if d.CloseAfterCycle != nil {
+		q.CloseAfterCycle = *d.CloseAfterCycle
+	}
+	if d.PauseAfterConnect != nil {
+		q.PauseAfterConnect = *d.PauseAfterConnect
+	}
+	if d.PauseBetweenRequests != nil {
+		q.PauseBetweenRequests = *d.PauseBetweenRequests
+	}
+	if d.OneRegisterPerRequest != nil {
+		q.OneRegisterPerRequest = *d.OneRegisterPerRequest
+	}
+	if d.MaxGap != nil {
+		q.MaxGap = d.MaxGap
+	}
+	if d.NoReadAcross != nil {
+		q.NoReadAcross = slices.Sorted(slices.Values(d.NoReadAcross))
+	}
+	return q
 }
 
 // SwapConfig declares a meter replacement or counter reset.
@@ -129,6 +170,15 @@ func LoadConfig(path string) (*Config, []string, error) {
 		c.Buffer.Dir = filepath.Join(filepath.Dir(path), c.Buffer.Dir)
 	}
 	c.setDefaults()
+	if c.Profiles != "" {
+		dir := c.Profiles
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(filepath.Dir(path), dir)
+		}
+		if c.userProfiles, err = profile.LoadDir(dir); err != nil {
+			return nil, nil, fmt.Errorf("%s: profiles: %w", path, err)
+		}
+	}
 	if err := c.loadMappings(filepath.Dir(path)); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -230,7 +280,7 @@ func (c *Config) Validate() error {
 		if m.Name == "" {
 			return fmt.Errorf("modbus[%d]: name is required", i)
 		}
-		if _, err := ParseModbusURL(m.URL); err != nil {
+		if _, err := modbus.ParseURL(m.URL); err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
 		if len(m.Devices) == 0 {
@@ -253,8 +303,16 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("%s: swap needs at (RFC 3339) and a non-negative start", dw)
 			}
 			meters[d.Meter] = true
-			if _, err := profile.Builtin(d.Profile); err != nil {
+			if _, err := profile.Lookup(d.Profile, c.userProfiles); err != nil {
 				return fmt.Errorf("%s: %w", dw, err)
+			}
+			if d.MaxGap != nil && *d.MaxGap > modbus.MaxRegisters {
+				return fmt.Errorf("%s: max_gap %d is more than %d", dw, *d.MaxGap, modbus.MaxRegisters)
+			}
+			for _, p := range []*time.Duration{d.PauseAfterConnect, d.PauseBetweenRequests} {
+				if p != nil && (*p < 0 || *p > 10*time.Second) {
+					return fmt.Errorf("%s: pauses must be between 0 and 10s", dw)
+				}
 			}
 		}
 	}
@@ -317,28 +375,4 @@ func (c *Config) loadMappings(dir string) error {
 		}
 	}
 	return nil
-}
-
-// ModbusURL is a parsed endpoint address.
-type ModbusURL struct {
-	Scheme string // tcp (rtu and rtuovertcp come with the acquisition work)
-	Addr   string // host:port
-}
-
-// ParseModbusURL accepts tcp://host:port.
-func ParseModbusURL(s string) (ModbusURL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return ModbusURL{}, fmt.Errorf("url %q: %w", s, err)
-	}
-	switch u.Scheme {
-	case "tcp":
-		if u.Port() == "" {
-			return ModbusURL{}, fmt.Errorf("url %q: want tcp://host:port", s)
-		}
-		return ModbusURL{Scheme: u.Scheme, Addr: u.Host}, nil
-	case "rtu", "rtuovertcp":
-		return ModbusURL{}, fmt.Errorf("url %q: %s is not supported yet", s, u.Scheme)
-	}
-	return ModbusURL{}, fmt.Errorf("url %q: want tcp://host:port", s)
 }

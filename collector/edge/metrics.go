@@ -31,8 +31,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parkcarbon_edge_polls_total", Help: "Device polls attempted, by endpoint.",
 		}, []string{"endpoint"}),
 		pollErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "parkcarbon_edge_poll_errors_total", Help: "Device polls that failed, by endpoint.",
-		}, []string{"endpoint"}),
+			Name: "parkcarbon_edge_poll_errors_total", Help: "Device polls that failed, by endpoint and kind (exception, timeout, frame, connection, queue).",
+		}, []string{"endpoint", "kind"}),
 		pollDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "parkcarbon_edge_poll_duration_seconds", Help: "Time to read all registers of one device.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/parkcarbon/parkcarbon/devices/modbus"
-	"github.com/parkcarbon/parkcarbon/devices/profile"
 )
 
 // How a device's registers are grouped into requests. A meter that refuses a
@@ -14,23 +13,23 @@ import (
 // stepped down one level, and at the last level a register it refuses on its
 // own is disabled, so that one unsupported quantity does not cost the others.
 const (
-	planBridged     = iota // gaps up to maxGap read across
+	planBridged     = iota // gaps up to the profile's max_gap read across
 	planContiguous         // only adjacent registers share a read
 	planPerRegister        // one request per register
 )
 
 func (d *device) replan() {
-	switch d.level {
-	case planBridged:
-		d.plan = modbus.Plan(d.profile.Registers, maxGap)
-	case planContiguous:
-		d.plan = modbus.Plan(d.profile.Registers, 0)
-	default:
-		d.plan = d.plan[:0]
-		for _, r := range d.profile.Registers {
-			d.plan = append(d.plan, modbus.Plan([]profile.Register{r}, 0)...)
-		}
+	o := modbus.ProfileOptions(d.quirks, modbus.DefaultMaxGap)
+	if o.OneRegisterPerRequest {
+		d.level = planPerRegister // the meter's known quirk: start there
 	}
+	switch d.level {
+	case planContiguous:
+		o.MaxGap = 0
+	case planPerRegister:
+		o.OneRegisterPerRequest = true
+	}
+	d.plan = modbus.PlanWith(d.profile.Registers, o)
 }
 
 func illegalAddress(err error) bool {

@@ -25,7 +25,7 @@ func TestReadStepsDownOnRefusedAddresses(t *testing.T) {
 	}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := newMetrics(prometheus.NewRegistry())
-	b, err := newBus(cfg, newRecorder(discard{}, nil, log, m), log, m)
+	b, err := newBus(cfg, nil, newRecorder(discard{}, nil, log, m), log, m)
 	if err != nil {
 		t.Fatal(err)
 	}

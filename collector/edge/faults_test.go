@@ -1,0 +1,118 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parkcarbon/parkcarbon/devices/simulator"
+)
+
+// countingStore counts committed readings of each meter.
+type countingStore struct {
+	mu     sync.Mutex
+	totals map[string]int // energy_import_total readings per meter
+}
+
+func (c *countingStore) Commit(records [][]byte, _ map[string][]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, b := range records {
+		var r record
+		if err := json.Unmarshal(b, &r); err == nil && r.R != nil && r.R.Quantity == "energy_import_total" {
+			c.totals[r.R.Meter]++
+		}
+	}
+	return nil
+}
+
+func (c *countingStore) count(meter string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.totals[meter]
+}
+
+// One dead unit behind a gateway is suspended on its own backoff: the
+// healthy unit behind the same gateway and the meters of another endpoint
+// keep their schedule, and the dead one recovers once it answers again
+// (Telegraf #11782, node-red-contrib-modbus #446). A device that serves one
+// master at a time gets its connection closed after each poll (Telegraf #8225).
+func TestDeadUnitDoesNotStallOthers(t *testing.T) {
+	for _, faultKind := range []simulator.FaultKind{simulator.NoAnswer, simulator.Reset, simulator.Garbage} {
+		t.Run(faultKind.String(), func(t *testing.T) {
+			ctx := t.Context()
+			healthy, err := simulator.Start(ctx, simulator.Config{Units: []byte{1, 2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer healthy.Close()
+			gateway, err := simulator.Start(ctx, simulator.Config{Units: []byte{1, 2}, Protocol: "rtuovertcp"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gateway.Close()
+			gateway.SetFault(2, simulator.Fault{Kind: faultKind})
+
+			interval := 200 * time.Millisecond
+			closeEach := true
+			cfgs := []ModbusConfig{
+				{Name: "meters", URL: healthy.URL(), Timeout: 150 * time.Millisecond, Devices: []DeviceConfig{
+					{Meter: "a-1", Enterprise: "e", Unit: 1, Profile: "eastron-sdm630", Interval: interval, MaxRate: 1e6},
+					{Meter: "a-2", Enterprise: "e", Unit: 2, Profile: "eastron-sdm630", Interval: interval, MaxRate: 1e6, CloseAfterCycle: &closeEach},
+				}},
+				{Name: "gateway", URL: gateway.URL(), Timeout: 150 * time.Millisecond, Devices: []DeviceConfig{
+					{Meter: "g-1", Enterprise: "e", Unit: 1, Profile: "eastron-sdm630", Interval: interval, MaxRate: 1e6},
+					{Meter: "g-2", Enterprise: "e", Unit: 2, Profile: "eastron-sdm630", Interval: interval, MaxRate: 1e6},
+				}},
+			}
+			store := &countingStore{totals: map[string]int{}}
+			log := slog.New(slog.NewTextHandler(io.Discard, nil))
+			m := newMetrics(prometheus.NewRegistry())
+			rec := newRecorder(store, nil, log, m)
+			runCtx, cancel := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			for _, c := range cfgs {
+				b, err := newBus(c, nil, rec, log, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wg.Go(func() { b.run(runCtx) })
+			}
+			const run = 4 * time.Second
+			time.Sleep(run)
+			slots := int(run / interval)
+			for _, meter := range []string{"a-1", "a-2", "g-1"} {
+				// Every slot but the first and the one cut by the sleep's end.
+				if n := store.count(meter); n < slots-2 {
+					t.Errorf("%s: %d polls in %d slots", meter, n, slots)
+				}
+			}
+			if n := store.count("g-2"); n != 0 {
+				t.Errorf("dead unit g-2 gave %d readings", n)
+			}
+			if healthy.Requests(2) < slots-2 {
+				t.Errorf("a-2: %d requests", healthy.Requests(2))
+			}
+			// Suspended: far fewer attempts than slots.
+			if n := gateway.Requests(2); n > slots/2 {
+				t.Errorf("dead unit was tried %d times in %d slots: not backing off", n, slots)
+			}
+			gateway.SetFault(2, simulator.Fault{})
+			deadline := time.Now().Add(10 * time.Second)
+			for store.count("g-2") == 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if store.count("g-2") == 0 {
+				t.Error("g-2 did not recover after healing")
+			}
+			cancel()
+			wg.Wait()
+		})
+	}
+}
