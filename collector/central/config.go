@@ -3,6 +3,7 @@ package central
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -54,6 +55,16 @@ type InfluxConfig struct {
 // CarbonConfig selects the emission factors.
 type CarbonConfig struct {
 	Region string `yaml:"region"` // grid region of the electricity factor, default CN
+	// Factors is a file of the park's own factors (carbon/factors.yaml's
+	// format), relative to this file; they take precedence over the built-in
+	// ones for the periods they cover.
+	Factors string `yaml:"factors"`
+	// Enterprises overrides the electricity accounting of single enterprises:
+	// region, contract_factor (market-based), or green_share with
+	// residual_region, each with its source.
+	Enterprises map[string]carbon.Override `yaml:"enterprises"`
+
+	table *carbon.Table
 }
 
 // HTTPConfig is the admin and API listener.
@@ -87,6 +98,22 @@ func LoadConfig(path string) (*Config, []string, error) {
 	}
 	if c.Enterprises != "" && !filepath.IsAbs(c.Enterprises) {
 		c.Enterprises = filepath.Join(filepath.Dir(path), c.Enterprises)
+	}
+	c.Carbon.table = carbon.DefaultTable()
+	if c.Carbon.Factors != "" {
+		fp := c.Carbon.Factors
+		if !filepath.IsAbs(fp) {
+			fp = filepath.Join(filepath.Dir(path), fp)
+		}
+		data, err := os.ReadFile(fp)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: carbon.factors: %w", path, err)
+		}
+		park, err := carbon.ParseTable(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", fp, err)
+		}
+		c.Carbon.table = c.Carbon.table.With(park)
 	}
 	if c.Spool.Dir == "" {
 		c.Spool.Dir = "data"
@@ -157,8 +184,19 @@ func (c *Config) Validate() error {
 	if c.InfluxDB.Bucket == "" {
 		return fmt.Errorf("influxdb.bucket is required (for InfluxDB 1.8: db/rp)")
 	}
-	if _, ok := carbon.DefaultTable().Lookup(carbon.Electricity, c.Carbon.Region, time.Now()); !ok {
+	if c.Carbon.table == nil {
+		c.Carbon.table = carbon.DefaultTable()
+	}
+	if _, ok := c.Carbon.table.Lookup(carbon.Electricity, c.Carbon.Region, time.Now()); !ok {
 		return fmt.Errorf("carbon.region %q has no electricity factor", c.Carbon.Region)
+	}
+	for id, o := range c.Carbon.Enterprises {
+		if !wire.ValidID(id) {
+			return fmt.Errorf("carbon.enterprises: invalid enterprise id %q", id)
+		}
+		if err := o.Validate(c.Carbon.table, time.Now()); err != nil {
+			return fmt.Errorf("carbon.enterprises.%s: %w", id, err)
+		}
 	}
 	if c.Ingest.BatchPoints < 1 || c.Ingest.MaxInflight < 1 {
 		return fmt.Errorf("ingest.batch_points and ingest.max_inflight must be positive")

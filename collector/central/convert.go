@@ -16,6 +16,13 @@ import (
 type Converter struct {
 	Factors *carbon.Table
 	Region  string
+	// Overrides are per-enterprise electricity accounting (region, contract
+	// factor, green share); nil for none.
+	Overrides map[string]*carbon.Override
+}
+
+func (c *Converter) convert(r *wire.Reading, amount float64, since, end time.Time) carbon.Result {
+	return c.Factors.ConvertFor(r.Energy, c.Region, c.Overrides[r.Enterprise], amount, since, end)
 }
 
 // Points appends the points of one envelope: a `reading` point per reading
@@ -35,7 +42,7 @@ func (c *Converter) Points(dst []*write.Point, env *wire.Envelope) []*write.Poin
 		}
 		amount := *r.Delta
 		since := time.UnixMilli(r.Since)
-		res := c.Factors.Convert(r.Energy, c.Region, amount, since, ts)
+		res := c.convert(r, amount, since, ts)
 		fields := map[string]any{"amount": amount, "coal_kgce": res.CoalKgce, "duration_s": float64(r.TS-r.Since) / 1000}
 		if res.HasFactor {
 			fields["co2_kg"] = res.CO2kg
@@ -79,7 +86,7 @@ func (c *Converter) splitPoints(dst []*write.Point, r *wire.Reading, tags map[st
 	for h := first; h <= last; h += Hour {
 		from, to := max(r.Since, h), min(r.TS, h+Hour)
 		share := *r.Delta * float64(to-from) / total
-		res := c.Factors.Convert(r.Energy, c.Region, share, time.UnixMilli(from), time.UnixMilli(to))
+		res := c.convert(r, share, time.UnixMilli(from), time.UnixMilli(to))
 		part := "full"
 		switch {
 		case r.Since > h:

@@ -1,7 +1,11 @@
 package central
 
 import (
+	"io"
+	"log/slog"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -64,5 +68,44 @@ func TestPointsSchema(t *testing.T) {
 	}
 	if split != 10 {
 		t.Fatalf("split parts add to %v", split)
+	}
+}
+
+// Per-enterprise accounting: the registry's region, then the collector
+// config's market-based overrides on top.
+func TestConverterOverrides(t *testing.T) {
+	dir := t.TempDir()
+	reg := `enterprises:
+  - {id: e-fj, name: Fujian Works, land_area_mu: 10, industry: textiles, tier: 2, scale: above, output_value_cny: 1, sales_revenue_cny: 1, tax_paid_cny: 1, value_added_cny: 1, employees: 1, region: CN-FJ}
+  - {id: e-ppa, name: PPA Works, land_area_mu: 10, industry: textiles, tier: 2, scale: above, output_value_cny: 1, sales_revenue_cny: 1, tax_paid_cny: 1, value_added_cny: 1, employees: 1, region: CN-FJ}
+`
+	if err := os.WriteFile(filepath.Join(dir, "enterprises.yaml"), []byte(reg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	contract := 0.1
+	cfg := &Config{Enterprises: filepath.Join(dir, "enterprises.yaml"), Carbon: CarbonConfig{Region: "CN",
+		Enterprises: map[string]carbon.Override{"e-ppa": {ContractFactor: &contract, Source: "PPA"}}}}
+	conv := newConverter(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for ent, want := range map[string]float64{"e-fj": 0.4211, "e-ppa": 0.1, "e-other": 0.5306} {
+		d := 10.0
+		env := &wire.Envelope{V: 1, Gateway: "g", Readings: []wire.Reading{{Meter: "m", Enterprise: ent, Energy: "electricity",
+			Quantity: "energy_import_total", Value: 5, Unit: "kWh", TS: at(10, 0, 5), Delta: &d, Since: at(10, 0, 0)}}}
+		found := 0
+		for _, p := range conv.Points(nil, env) {
+			if p.Name() != "consumption" {
+				continue
+			}
+			for _, f := range p.FieldList() {
+				if f.Key == "factor_kg_per_unit" {
+					found++
+					if f.Value != want {
+						t.Errorf("%s: factor %v, want %v", ent, f.Value, want)
+					}
+				}
+			}
+		}
+		if found != 1 {
+			t.Errorf("%s: %d consumption factors", ent, found)
+		}
 	}
 }

@@ -76,7 +76,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 		cfg:       cfg,
 		log:       log,
 		m:         newMetrics(reg),
-		conv:      Converter{Factors: carbon.DefaultTable(), Region: cfg.Carbon.Region},
+		conv:      newConverter(cfg, log),
 		inbox:     make(chan inbound, cfg.Ingest.MaxInflight),
 		stopped:   make(chan struct{}),
 	}
@@ -90,6 +90,41 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 	s.rollups = newRollups(s.influx.QueryAPI(cfg.InfluxDB.Org), s.writer, cfg.InfluxDB.Bucket, log, s.m)
 	registerSpool(reg, spool)
 	return s, nil
+}
+
+// newConverter builds the converter from the factor table, the park's
+// region and the per-enterprise overrides: the registry's regions first, the
+// collector config's overrides over them.
+func newConverter(cfg *Config, log *slog.Logger) Converter {
+	table := cfg.Carbon.table
+	if table == nil {
+		table = carbon.DefaultTable()
+	}
+	over := map[string]*carbon.Override{}
+	if cfg.Enterprises != "" {
+		data, err := os.ReadFile(cfg.Enterprises)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			log.Warn("enterprise registry not found; intensities and per-enterprise regions are off", "path", cfg.Enterprises)
+		case err != nil:
+			log.Error("cannot read the enterprise registry", "path", cfg.Enterprises, "err", err)
+		default:
+			reg, err := carbon.ParseRegistry(data)
+			if err != nil {
+				log.Error("enterprise registry is invalid; ignoring it", "path", cfg.Enterprises, "err", err)
+				break
+			}
+			for _, e := range reg.Enterprises {
+				if e.Region != "" {
+					over[e.ID] = &carbon.Override{Region: e.Region}
+				}
+			}
+		}
+	}
+	for id, o := range cfg.Carbon.Enterprises {
+		over[id] = &o
+	}
+	return Converter{Factors: table, Region: cfg.Carbon.Region, Overrides: over}
 }
 
 func (s *Service) filter() string {
