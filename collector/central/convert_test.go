@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
@@ -107,5 +111,18 @@ func TestConverterOverrides(t *testing.T) {
 		if found != 1 {
 			t.Errorf("%s: %d consumption factors", ent, found)
 		}
+	}
+}
+
+func TestDropFuture(t *testing.T) {
+	s := &Service{m: newMetrics(prometheus.NewRegistry()), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	mk := func(ts time.Time) wire.Reading {
+		return wire.Reading{Meter: "m", Enterprise: "e", Energy: "electricity", Quantity: "active_power", Value: 1, TS: ts.UnixMilli()}
+	}
+	env := &wire.Envelope{Readings: []wire.Reading{mk(now), mk(now.Add(4 * time.Minute)), mk(now.Add(6 * time.Minute)), mk(now.Add(-24 * time.Hour))}}
+	s.dropFuture(env, now)
+	if len(env.Readings) != 3 || testutil.ToFloat64(s.m.rejectedReadings.WithLabelValues("future_timestamp")) != 1 {
+		t.Fatalf("kept %d", len(env.Readings))
 	}
 }

@@ -7,18 +7,20 @@ import (
 )
 
 type metrics struct {
-	messages       *prometheus.CounterVec
-	readings       prometheus.Counter
-	intervals      prometheus.Counter
-	writes         prometheus.Counter
-	writeErrors    prometheus.Counter
-	writeDuration  prometheus.Histogram
-	connected      prometheus.Gauge
-	rejectedPoints prometheus.Counter
-	gapFills       *prometheus.CounterVec
-	seqGaps        *prometheus.CounterVec
-	rollups        prometheus.Counter
-	rollupErrors   prometheus.Counter
+	messages         *prometheus.CounterVec
+	readings         prometheus.Counter
+	intervals        prometheus.Counter
+	writes           prometheus.Counter
+	writeErrors      prometheus.Counter
+	writeDuration    prometheus.Histogram
+	connected        prometheus.Gauge
+	rejectedPoints   prometheus.Counter
+	gapFills         *prometheus.CounterVec
+	clockSkew        *prometheus.GaugeVec
+	rejectedReadings *prometheus.CounterVec
+	seqGaps          *prometheus.CounterVec
+	rollups          prometheus.Counter
+	rollupErrors     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -49,6 +51,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejectedPoints: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_influx_rejected_points_total", Help: "Points InfluxDB refused as malformed (400/422), dropped.",
 		}),
+		clockSkew: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "parkcarbon_collector_clock_skew_seconds", Help: "Received minus sent time of a gateway's last envelope: transit time plus the gateway clock's error.",
+		}, []string{"gateway"}),
+		rejectedReadings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parkcarbon_collector_readings_rejected_total", Help: "Readings dropped from otherwise valid envelopes, by reason.",
+		}, []string{"reason"}),
 		gapFills: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_gap_fills_total", Help: "Intervals across a lost edge state, by result (filled, not_fillable).",
 		}, []string{"result"}),
@@ -63,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.messages, m.readings, m.intervals, m.writes, m.writeErrors, m.writeDuration, m.connected,
-		m.rollups, m.rollupErrors, m.rejectedPoints, m.gapFills, m.seqGaps)
+		m.rollups, m.rollupErrors, m.rejectedPoints, m.gapFills, m.seqGaps, m.clockSkew, m.rejectedReadings)
 	return m
 }
 

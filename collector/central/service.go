@@ -252,6 +252,16 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 		return
 	}
 	s.checkSeq(env)
+	now := time.Now()
+	if env.SentAt > 0 {
+		// received − sent: transit time plus the gateway clock's error.
+		s.m.clockSkew.WithLabelValues(gateway).Set(float64(now.UnixMilli()-env.SentAt) / 1000)
+	}
+	s.dropFuture(env, now)
+	if len(env.Readings)+len(env.Events) == 0 {
+		s.reject(msg, "future_timestamp", errors.New("every reading is stamped more than 5 minutes ahead"))
+		return
+	}
 	touched := map[string]map[int64]struct{}{}
 	intervals := touchedHours(env, touched)
 	var gaps []wire.Event
@@ -265,6 +275,35 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
 	}
+}
+
+// maxFuture is how far ahead of the collector's clock a reading may be: more
+// is a gateway clock that is wrong, and its points would sit in the future.
+const maxFuture = 5 * time.Minute
+
+// dropFuture removes readings and events stamped too far in the future,
+// counting them; the rest of the envelope is kept.
+func (s *Service) dropFuture(env *wire.Envelope, now time.Time) {
+	limit := now.Add(maxFuture).UnixMilli()
+	kept := env.Readings[:0]
+	for _, r := range env.Readings {
+		if r.TS > limit {
+			s.m.rejectedReadings.WithLabelValues("future_timestamp").Inc()
+			continue
+		}
+		kept = append(kept, r)
+	}
+	if n := len(env.Readings) - len(kept); n > 0 {
+		s.log.Warn("readings stamped in the future dropped; check the gateway's clock", "gateway", env.Gateway, "readings", n)
+	}
+	env.Readings = kept
+	keptEv := env.Events[:0]
+	for _, e := range env.Events {
+		if e.TS <= limit {
+			keptEv = append(keptEv, e)
+		}
+	}
+	env.Events = keptEv
 }
 
 // checkSeq counts per-gateway seq anomalies. The seq survives agent restarts

@@ -27,6 +27,7 @@ type device struct {
 	up      bool
 	polled  bool  // at least one poll done: the first failure is always logged
 	fails   int   // consecutive failed polls
+	behind  bool  // the wall clock is behind lastTS (a backward step)
 	lastTS  int64 // ts of the last queued poll, epoch ms
 }
 
@@ -146,10 +147,23 @@ func (b *bus) poll(ctx context.Context, d *device) {
 	// strictly after the meter's previous one: a gateway clock stepping back
 	// must not overwrite stored points of the same series and time.
 	ts := b.now().UnixMilli()
-	if ts <= d.lastTS {
+	if ts <= d.lastTS && !d.behind {
+		// Report the step once; while the clock catches up, readings are
+		// stamped just after the meter's last one.
+		d.behind = true
 		b.m.clockSteps.Inc()
+		b.m.clockSkew.Set(float64(ts-d.lastTS) / 1000)
 		b.log.Warn("clock stepped back; keeping the meter's timestamps increasing", "meter", d.cfg.Meter, "by_ms", d.lastTS-ts)
+		if err == nil {
+			_ = b.rec.event(wire.Event{Meter: d.cfg.Meter, Enterprise: d.cfg.Enterprise, Kind: "clock_step",
+				Value: float64(ts-d.lastTS) / 1000, TS: d.lastTS + 1,
+				Message: "the gateway clock is behind this meter's last reading; readings are stamped just after it until the clock catches up"})
+		}
+	}
+	if ts <= d.lastTS {
 		ts = d.lastTS + 1
+	} else {
+		d.behind = false
 	}
 	b.m.pollDuration.WithLabelValues(b.cfg.Name).Observe(time.Since(start).Seconds())
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 type countingStore struct {
 	mu     sync.Mutex
 	totals map[string]int // energy_import_total readings per meter
+	ts     []int64        // their timestamps, in commit order
+	events []string       // event kinds
 }
 
 func (c *countingStore) Commit(records [][]byte, _ map[string][]byte) error {
@@ -27,6 +29,10 @@ func (c *countingStore) Commit(records [][]byte, _ map[string][]byte) error {
 		var r record
 		if err := json.Unmarshal(b, &r); err == nil && r.R != nil && r.R.Quantity == "energy_import_total" {
 			c.totals[r.R.Meter]++
+			c.ts = append(c.ts, r.R.TS)
+		}
+		if r.E != nil {
+			c.events = append(c.events, r.E.Kind)
 		}
 	}
 	return nil
@@ -114,5 +120,47 @@ func TestDeadUnitDoesNotStallOthers(t *testing.T) {
 			cancel()
 			wg.Wait()
 		})
+	}
+}
+
+// A gateway clock stepping back an hour (an NTP correction) must not make new
+// readings overwrite stored points of the same meter and time: timestamps
+// stay increasing and the step is reported once.
+func TestClockStepBack(t *testing.T) {
+	sim, err := simulator.Start(t.Context(), simulator.Config{Units: []byte{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	store := &countingStore{totals: map[string]int{}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := newMetrics(prometheus.NewRegistry())
+	b, err := newBus(ModbusConfig{Name: "e", URL: sim.URL(), Timeout: time.Second, Devices: []DeviceConfig{
+		{Meter: "m-1", Enterprise: "e", Unit: 1, Profile: "eastron-sdm630", Interval: time.Second, MaxRate: 1e6},
+	}}, nil, newRecorder(store, nil, log, m), log, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.conn.Close()
+	clock := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	b.now = func() time.Time { return clock }
+	d := b.devices[0]
+	for _, step := range []time.Duration{0, 10 * time.Second, -time.Hour, 10 * time.Second, 10 * time.Second, time.Hour + time.Minute} {
+		clock = clock.Add(step)
+		b.poll(t.Context(), d)
+	}
+	for i := 1; i < len(store.ts); i++ {
+		if store.ts[i] <= store.ts[i-1] {
+			t.Fatalf("timestamps not increasing: %v", store.ts)
+		}
+	}
+	steps := 0
+	for _, k := range store.events {
+		if k == "clock_step" {
+			steps++
+		}
+	}
+	if len(store.ts) != 6 || steps != 1 {
+		t.Fatalf("%d readings, %d clock_step events (%v)", len(store.ts), steps, store.events)
 	}
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	invalid         prometheus.Counter
 	events          *prometheus.CounterVec
 	clockSteps      prometheus.Counter
+	clockSkew       prometheus.Gauge
 	published       prometheus.Counter
 	publishErrors   prometheus.Counter
 	corrupt         prometheus.Counter
@@ -52,6 +53,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		clockSteps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_edge_clock_steps_total", Help: "Polls whose wall-clock time was not after the meter's previous one.",
 		}),
+		clockSkew: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parkcarbon_edge_clock_step_seconds", Help: "The last backward clock step seen (negative seconds: how far the wall clock was behind a meter's last reading).",
+		}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_edge_records_published_total", Help: "Queued readings and events acknowledged by the broker (PUBACK) and removed from the queue.",
 		}),
@@ -73,7 +77,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"sensors", "result"}),
 	}
 	reg.MustRegister(m.sensorMessages, m.polls, m.pollErrors, m.pollDuration, m.deviceUp, m.readings, m.invalid, m.events,
-		m.clockSteps, m.published, m.publishErrors, m.corrupt, m.ackLag, m.uplinkConnected)
+		m.clockSteps, m.clockSkew, m.published, m.publishErrors, m.corrupt, m.ackLag, m.uplinkConnected)
 	return m
 }
 

@@ -106,3 +106,13 @@ func (rc *recorder) record(meter string, spec carbon.CounterSpec, cum string, sw
 	rc.m.readings.Add(float64(len(readings)))
 	return nil
 }
+
+// event queues a data-quality event on its own.
+func (rc *recorder) event(ev wire.Event) error {
+	rec, err := json.Marshal(record{E: &ev})
+	if err != nil {
+		return fmt.Errorf("encode event of %s: %w", ev.Meter, err)
+	}
+	rc.m.events.WithLabelValues(ev.Kind).Inc()
+	return rc.store.Commit([][]byte{rec}, nil)
+}

@@ -159,7 +159,7 @@ func (u *uplink) drainOnce(ctx context.Context) (int, error) {
 // backoff. It returns false if ctx ended first.
 func (u *uplink) publish(ctx context.Context, enterprise string, env *wire.Envelope) bool {
 	u.seq++
-	env.Seq = u.seq
+	env.Seq, env.SentAt = u.seq, time.Now().UnixMilli()
 	payload, err := wire.Encode(env)
 	if err != nil {
 		// Only non-finite floats fail to encode, and they are filtered at

@@ -69,6 +69,7 @@ type Envelope struct {
 	V        int       `json:"v"`
 	Gateway  string    `json:"gateway"`
 	Seq      uint64    `json:"seq"`
+	SentAt   int64     `json:"sent_at,omitempty"` // when the gateway published it, epoch ms: the collector's clock-skew hint
 	Readings []Reading `json:"readings"`
 	Events   []Event   `json:"events,omitempty"`
 }
