@@ -95,7 +95,7 @@ func TestConfigErrors(t *testing.T) {
 		{"edge bad unit key", "edge.yaml", replace(minimalEdge, "interval: 10s", "intervall: 10s"), "line 12", false},
 		{"edge unknown profile", "edge.yaml", replace(minimalEdge, "eastron-sdm630", "acme-9000"), "acme-9000", false},
 		{"edge bad meter id", "edge.yaml", replace(minimalEdge, "m-101", `"m 101"`), "invalid meter id", false},
-		{"edge bad broker", "edge.yaml", replace(minimalEdge, "tcp://127.0.0.1:1883", "127.0.0.1:1883"), "uplink.broker", false},
+		{"edge bad broker", "edge.yaml", replace(minimalEdge, "tcp://127.0.0.1:1883", "127.0.0.1:1883"), "uplink: broker", false},
 		{"edge unknown transport", "edge.yaml", replace(minimalEdge, "url: tcp://127.0.0.1:5020", "url: udp://127.0.0.1:5020"), "udp", false},
 		{"edge bad serial", "edge.yaml", replace(minimalEdge, "url: tcp://127.0.0.1:5020", "url: rtu:///dev/ttyUSB0?baud=fast"), "baud", false},
 		{"collector typo", "collector.yaml", replace(minimalCollector, "bucket:", "buckett:"), "line 9", true},

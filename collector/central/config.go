@@ -9,6 +9,7 @@ import (
 
 	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/internal/configfile"
+	"github.com/parkcarbon/parkcarbon/internal/mqttclient"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
@@ -36,8 +37,9 @@ type MQTTConfig struct {
 	Broker      string `yaml:"broker"`
 	TopicPrefix string `yaml:"topic_prefix"` // default park
 	ClientID    string `yaml:"client_id"`    // default park-collector; must be stable for the persistent session
-	Username    string `yaml:"username"`
-	Password    string `yaml:"password"`
+	// username, password or password_file
+	mqttclient.Auth `yaml:",inline"`
+	TLS             mqttclient.TLS `yaml:"tls"`
 	// ShareGroup, if set, subscribes to $share/{group}/{prefix}/+/+/readings so
 	// that several collector instances split the messages.
 	ShareGroup string `yaml:"share_group"`
@@ -45,11 +47,13 @@ type MQTTConfig struct {
 
 // InfluxConfig is where readings and consumption are written.
 type InfluxConfig struct {
-	URL     string        `yaml:"url"`
-	Token   string        `yaml:"token"`  // for InfluxDB 1.8: user:password (any string with auth off)
-	Org     string        `yaml:"org"`    // ignored by InfluxDB 1.8
-	Bucket  string        `yaml:"bucket"` // for InfluxDB 1.8: db/rp
-	Timeout time.Duration `yaml:"timeout"`
+	URL   string `yaml:"url"`
+	Token string `yaml:"token"` // for InfluxDB 1.8: user:password (any string with auth off)
+	// TokenFile holds the token (better than inline: configs get shared).
+	TokenFile string        `yaml:"token_file"`
+	Org       string        `yaml:"org"`    // ignored by InfluxDB 1.8
+	Bucket    string        `yaml:"bucket"` // for InfluxDB 1.8: db/rp
+	Timeout   time.Duration `yaml:"timeout"`
 }
 
 // CarbonConfig selects the emission factors.
@@ -167,9 +171,11 @@ func (c *Config) setDefaults() {
 
 // Validate checks what can be checked without connecting.
 func (c *Config) Validate() error {
-	u, err := url.Parse(c.MQTT.Broker)
-	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") || u.Host == "" {
-		return fmt.Errorf("mqtt.broker %q: want tcp://host:port or ssl://host:port", c.MQTT.Broker)
+	if err := mqttclient.Validate(c.MQTT.Broker, c.MQTT.TLS, c.MQTT.Auth); err != nil {
+		return fmt.Errorf("mqtt: %w", err)
+	}
+	if c.InfluxDB.Token != "" && c.InfluxDB.TokenFile != "" {
+		return fmt.Errorf("influxdb: token and token_file exclude each other")
 	}
 	if !wire.ValidID(c.MQTT.TopicPrefix) {
 		return fmt.Errorf("mqtt.topic_prefix %q is not a single topic level", c.MQTT.TopicPrefix)
@@ -177,7 +183,7 @@ func (c *Config) Validate() error {
 	if c.MQTT.ShareGroup != "" && !wire.ValidID(c.MQTT.ShareGroup) {
 		return fmt.Errorf("mqtt.share_group %q is not a single topic level", c.MQTT.ShareGroup)
 	}
-	u, err = url.Parse(c.InfluxDB.URL)
+	u, err := url.Parse(c.InfluxDB.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("influxdb.url %q: want http://host:port or https://host:port", c.InfluxDB.URL)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/internal/mqttclient"
 	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
@@ -44,6 +45,7 @@ type Service struct {
 	seqMu     sync.Mutex
 	lastSeq   map[string]uint64 // per gateway; the only state kept, and only for a metric
 	writeErr  atomic.Pointer[string]
+	mqttOpts  *mqtt.ClientOptions
 }
 
 // inbound is a message whose points wait to be written.
@@ -80,10 +82,23 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 		inbox:     make(chan inbound, cfg.Ingest.MaxInflight),
 		stopped:   make(chan struct{}),
 	}
+	token := cfg.InfluxDB.Token
+	if cfg.InfluxDB.TokenFile != "" {
+		if token, err = mqttclient.ReadSecretFile(cfg.InfluxDB.TokenFile); err != nil {
+			spool.Close()
+			return nil, fmt.Errorf("influxdb token_file: %w", err)
+		}
+	}
+	mopts, err := mqttclient.Options(cfg.MQTT.Broker, cfg.MQTT.ClientID, cfg.MQTT.TLS, cfg.MQTT.Auth)
+	if err != nil {
+		spool.Close()
+		return nil, fmt.Errorf("mqtt: %w", err)
+	}
+	s.mqttOpts = mopts
 	opts := influxdb2.DefaultOptions().
 		SetPrecision(time.Millisecond).
 		SetHTTPRequestTimeout(uint(cfg.InfluxDB.Timeout / time.Second))
-	s.influx = influxdb2.NewClientWithOptions(cfg.InfluxDB.URL, cfg.InfluxDB.Token, opts)
+	s.influx = influxdb2.NewClientWithOptions(cfg.InfluxDB.URL, token, opts)
 	// The blocking API has no hidden retry buffer: a nil error means the
 	// points are stored, which is what acknowledging the message needs.
 	s.writer = s.influx.WriteAPIBlocking(cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
@@ -152,18 +167,12 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.spool.Close()
 	defer s.influx.Close()
 	filter := s.filter()
-	opts := mqtt.NewClientOptions().
-		AddBroker(s.cfg.MQTT.Broker).
-		SetClientID(s.cfg.MQTT.ClientID).
-		SetUsername(s.cfg.MQTT.Username).
-		SetPassword(s.cfg.MQTT.Password).
+	opts := s.mqttOpts.
 		// A persistent session with manual acknowledgement: the broker keeps
 		// what was not acknowledged and sends it again after a reconnect.
 		SetCleanSession(false).
 		SetAutoAckDisabled(true).
 		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(2 * time.Second).
 		SetMaxReconnectInterval(30 * time.Second).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			s.connected.Store(false)
@@ -189,7 +198,12 @@ func (s *Service) Run(ctx context.Context) error {
 	// the default handler must already route them.
 	opts.SetDefaultPublishHandler(s.onMessage)
 	s.client = mqtt.NewClient(opts)
-	s.client.Connect()
+	connectDone := make(chan struct{})
+	go func() {
+		defer close(connectDone)
+		_ = mqttclient.Connect(ctx, s.client, s.log)
+	}()
+	defer func() { <-connectDone }()
 	defer s.client.Disconnect(250)
 	defer close(s.stopped) // runs before Disconnect: frees a handler blocked on the inbox
 

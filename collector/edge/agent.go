@@ -61,9 +61,17 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, erro
 		a.buses = append(a.buses, b)
 	}
 	for _, sc := range cfg.Sensors {
-		a.sensors = append(a.sensors, newSensorSub(sc, rec, log, m))
+		sub, err := newSensorSub(sc, rec, log, m)
+		if err != nil {
+			store.Close()
+			return nil, err
+		}
+		a.sensors = append(a.sensors, sub)
 	}
-	a.uplink = newUplink(cfg.Uplink, cfg.Gateway, store, log, m)
+	if a.uplink, err = newUplink(cfg.Uplink, cfg.Gateway, store, log, m); err != nil {
+		store.Close()
+		return nil, err
+	}
 	return a, nil
 }
 

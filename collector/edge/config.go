@@ -3,7 +3,6 @@ package edge
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/parkcarbon/parkcarbon/devices/profile"
 	"github.com/parkcarbon/parkcarbon/devices/sensor"
 	"github.com/parkcarbon/parkcarbon/internal/configfile"
+	"github.com/parkcarbon/parkcarbon/internal/mqttclient"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
@@ -35,13 +35,15 @@ type Config struct {
 
 // UplinkConfig is the broker the agent publishes envelopes to.
 type UplinkConfig struct {
-	Broker      string        `yaml:"broker"`       // tcp://host:port or ssl://host:port
-	TopicPrefix string        `yaml:"topic_prefix"` // default park
-	ClientID    string        `yaml:"client_id"`    // default edge-{gateway}
-	Username    string        `yaml:"username"`
-	Password    string        `yaml:"password"`
-	BatchSize   int           `yaml:"batch_size"` // readings per envelope, default 500
-	Linger      time.Duration `yaml:"linger"`     // longest wait to fill a batch, default 1s
+	Broker      string `yaml:"broker"`       // tcp://host:port or ssl://host:port
+	TopicPrefix string `yaml:"topic_prefix"` // default park
+	ClientID    string `yaml:"client_id"`    // default edge-{gateway}
+	// username, password or password_file (better: a file holding only the
+	// password, or password: ${ENV}).
+	mqttclient.Auth `yaml:",inline"`
+	TLS             mqttclient.TLS `yaml:"tls"`
+	BatchSize       int            `yaml:"batch_size"` // readings per envelope, default 500
+	Linger          time.Duration  `yaml:"linger"`     // longest wait to fill a batch, default 1s
 	// MaxRate caps readings published per second, so that hours of backlog
 	// drain without flooding the broker. Default 5000; 0 in the file means the default.
 	MaxRate int `yaml:"max_rate"`
@@ -135,11 +137,11 @@ type SensorConfig struct {
 	Mapping string `yaml:"mapping"`
 	// Enterprise the sensors belong to, for mappings that do not take it
 	// from the topic.
-	Enterprise string  `yaml:"enterprise"`
-	ClientID   string  `yaml:"client_id"` // default edge-{gateway}-{name}
-	Username   string  `yaml:"username"`
-	Password   string  `yaml:"password"`
-	MaxRate    float64 `yaml:"max_rate"` // as for a Modbus device; default 1e6 per hour
+	Enterprise      string `yaml:"enterprise"`
+	ClientID        string `yaml:"client_id"` // default edge-{gateway}-{name}
+	mqttclient.Auth `yaml:",inline"`
+	TLS             mqttclient.TLS `yaml:"tls"`
+	MaxRate         float64        `yaml:"max_rate"` // as for a Modbus device; default 1e6 per hour
 
 	mapping *sensor.Mapping
 }
@@ -252,9 +254,8 @@ func (c *Config) Validate() error {
 	if !wire.ValidID(c.Gateway) {
 		return fmt.Errorf("gateway %q: want letters, digits, '_', '.', ':' or '-'", c.Gateway)
 	}
-	u, err := url.Parse(c.Uplink.Broker)
-	if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") || u.Host == "" {
-		return fmt.Errorf("uplink.broker %q: want tcp://host:port or ssl://host:port", c.Uplink.Broker)
+	if err := mqttclient.Validate(c.Uplink.Broker, c.Uplink.TLS, c.Uplink.Auth); err != nil {
+		return fmt.Errorf("uplink: %w", err)
 	}
 	if !wire.ValidID(c.Uplink.TopicPrefix) {
 		return fmt.Errorf("uplink.topic_prefix %q is not a single topic level", c.Uplink.TopicPrefix)
@@ -324,9 +325,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: a unique name is required (letters, digits, '_', '.', ':' or '-')", where)
 		}
 		names[sc.Name] = true
-		u, err := url.Parse(sc.Broker)
-		if err != nil || (u.Scheme != "tcp" && u.Scheme != "ssl") || u.Host == "" {
-			return fmt.Errorf("%s: broker %q: want tcp://host:port or ssl://host:port", where, sc.Broker)
+		if err := mqttclient.Validate(sc.Broker, sc.TLS, sc.Auth); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
 		}
 		if sc.mapping == nil {
 			return fmt.Errorf("%s: mapping is required", where)

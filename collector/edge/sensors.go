@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -10,21 +11,51 @@ import (
 
 	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/devices/sensor"
+	"github.com/parkcarbon/parkcarbon/internal/mqttclient"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
 // sensorSub subscribes to one mapping's topic and records what the sensors
 // publish, like a meter's polls: the cumulative quantity gives intervals.
 type sensorSub struct {
-	cfg SensorConfig
-	rec *recorder
-	log *slog.Logger
-	m   *metrics
-	now func() time.Time
+	cfg    SensorConfig
+	client mqtt.Client
+	rec    *recorder
+	log    *slog.Logger
+	m      *metrics
+	now    func() time.Time
 }
 
-func newSensorSub(cfg SensorConfig, rec *recorder, log *slog.Logger, m *metrics) *sensorSub {
-	return &sensorSub{cfg: cfg, rec: rec, log: log.With("sensors", cfg.Name, "mapping", cfg.mapping.Name()), m: m, now: time.Now}
+func newSensorSub(cfg SensorConfig, rec *recorder, log *slog.Logger, m *metrics) (*sensorSub, error) {
+	s := &sensorSub{cfg: cfg, rec: rec, log: log.With("sensors", cfg.Name, "mapping", cfg.mapping.Name()), m: m, now: time.Now}
+	opts, err := mqttclient.Options(cfg.Broker, cfg.ClientID, cfg.TLS, cfg.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("sensors %s: %w", cfg.Name, err)
+	}
+	filter := cfg.mapping.Filter()
+	opts.
+		// A clean session: a sensor's backlog replayed after an outage would
+		// be stamped with its arrival time by mappings without a timestamp.
+		SetCleanSession(true).
+		SetAutoAckDisabled(true).
+		SetAutoReconnect(true).
+		SetMaxReconnectInterval(30 * time.Second).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			s.log.Warn("sensor broker connection lost", "err", err)
+		}).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			tok := c.Subscribe(filter, 1, s.handle)
+			go func() {
+				tok.Wait()
+				if err := tok.Error(); err != nil {
+					s.log.Error("subscribe failed", "filter", filter, "err", err)
+					return
+				}
+				s.log.Info("subscribed to sensors", "broker", cfg.Broker, "filter", filter)
+			}()
+		})
+	s.client = mqtt.NewClient(opts)
+	return s, nil
 }
 
 // reason names a rejected message's cause, for the metric label.
@@ -77,36 +108,9 @@ func (s *sensorSub) handle(_ mqtt.Client, msg mqtt.Message) {
 
 // run subscribes until ctx is done.
 func (s *sensorSub) run(ctx context.Context) {
-	filter := s.cfg.mapping.Filter()
-	opts := mqtt.NewClientOptions().
-		AddBroker(s.cfg.Broker).
-		SetClientID(s.cfg.ClientID).
-		SetUsername(s.cfg.Username).
-		SetPassword(s.cfg.Password).
-		// A clean session: a sensor's backlog replayed after an outage would
-		// be stamped with its arrival time by mappings without a timestamp.
-		SetCleanSession(true).
-		SetAutoAckDisabled(true).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(2 * time.Second).
-		SetMaxReconnectInterval(30 * time.Second).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			s.log.Warn("sensor broker connection lost", "err", err)
-		}).
-		SetOnConnectHandler(func(c mqtt.Client) {
-			tok := c.Subscribe(filter, 1, s.handle)
-			go func() {
-				tok.Wait()
-				if err := tok.Error(); err != nil {
-					s.log.Error("subscribe failed", "filter", filter, "err", err)
-					return
-				}
-				s.log.Info("subscribed to sensors", "broker", s.cfg.Broker, "filter", filter)
-			}()
-		})
-	c := mqtt.NewClient(opts)
-	c.Connect()
+	if err := mqttclient.Connect(ctx, s.client, s.log); err != nil {
+		return
+	}
 	<-ctx.Done()
-	c.Disconnect(250)
+	s.client.Disconnect(250)
 }

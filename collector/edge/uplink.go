@@ -8,6 +8,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/parkcarbon/parkcarbon/internal/mqttclient"
 	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
@@ -26,19 +27,17 @@ type uplink struct {
 	m       *metrics
 }
 
-func newUplink(cfg UplinkConfig, gateway string, store *queue.Store, log *slog.Logger, m *metrics) *uplink {
+func newUplink(cfg UplinkConfig, gateway string, store *queue.Store, log *slog.Logger, m *metrics) (*uplink, error) {
 	u := &uplink{cfg: cfg, gateway: gateway, store: store, log: log.With("broker", cfg.Broker), m: m}
-	opts := mqtt.NewClientOptions().
-		AddBroker(cfg.Broker).
-		SetClientID(cfg.ClientID).
-		SetUsername(cfg.Username).
-		SetPassword(cfg.Password).
+	opts, err := mqttclient.Options(cfg.Broker, cfg.ClientID, cfg.TLS, cfg.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	opts.
 		// A persistent session: QoS 1 messages in flight at a disconnect are
 		// resent by paho on reconnect (and by us, from the queue, after a restart).
 		SetCleanSession(false).
 		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(2 * time.Second).
 		SetMaxReconnectInterval(30 * time.Second).
 		SetOrderMatters(false).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -54,13 +53,20 @@ func newUplink(cfg UplinkConfig, gateway string, store *queue.Store, log *slog.L
 	// across restarts without storing it: ms since epoch × 1000 leaves room
 	// for 1000 envelopes per ms.
 	u.seq = uint64(time.Now().UnixMilli()) * 1000
-	return u
+	return u, nil
 }
 
 // run drains the queue until ctx is done, or until stopping is closed and the
 // queue is empty.
 func (u *uplink) run(ctx context.Context, stopping <-chan struct{}) error {
-	u.client.Connect()
+	// Readings queue on disk meanwhile; a stop before the first connection
+	// leaves them there.
+	connecting := make(chan struct{})
+	go func() {
+		defer close(connecting)
+		_ = mqttclient.Connect(ctx, u.client, u.log)
+	}()
+	defer func() { <-connecting }()
 	defer u.client.Disconnect(250)
 	tick := time.NewTicker(u.cfg.Linger)
 	defer tick.Stop()

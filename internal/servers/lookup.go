@@ -18,6 +18,27 @@ type Option func(*options)
 
 type options struct {
 	port int
+	tls  *tlsListener
+	auth *brokerAuth
+}
+
+type tlsListener struct {
+	ca, cert, key string
+	requireCert   bool
+}
+
+type brokerAuth struct{ passwordFile, aclFile string }
+
+// MosquittoTLS adds a TLS listener (Mosquitto.TLSURL) with the given PEM
+// files; requireCert makes it demand a client certificate signed by ca.
+func MosquittoTLS(ca, cert, key string, requireCert bool) Option {
+	return func(o *options) { o.tls = &tlsListener{ca, cert, key, requireCert} }
+}
+
+// MosquittoAuth turns anonymous access off and uses a password file
+// (mosquitto_passwd format) and an ACL file for every listener.
+func MosquittoAuth(passwordFile, aclFile string) Option {
+	return func(o *options) { o.auth = &brokerAuth{passwordFile, aclFile} }
 }
 
 // PreferPort asks for a fixed listen port (e.g. 1883 or 8086 for the demo).

@@ -22,6 +22,10 @@ type Mosquitto struct {
 	URL  string // tcp://127.0.0.1:port, as the paho client wants it
 	Port int
 	Dir  string // holds mosquitto.conf and the persistence file
+	// TLSURL is ssl://127.0.0.1:port when started with MosquittoTLS.
+	TLSURL  string
+	tlsPort int
+	opts    options
 
 	bin  string
 	logw io.Writer
@@ -46,13 +50,19 @@ func StartMosquitto(ctx context.Context, dir string, logw io.Writer, opts ...Opt
 		return nil, fmt.Errorf("mosquitto dir: %w", err)
 	}
 	o := applyOptions(opts)
-	m := &Mosquitto{Dir: dir, bin: bin, logw: logw}
+	m := &Mosquitto{Dir: dir, bin: bin, logw: logw, opts: o}
 	for attempt := 1; ; attempt++ {
 		port, err := pickPort(o.port)
 		if err != nil {
 			return nil, err
 		}
 		m.setPort(port)
+		if o.tls != nil {
+			if m.tlsPort, err = freePort(); err != nil {
+				return nil, err
+			}
+			m.TLSURL = "ssl://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(m.tlsPort))
+		}
 		err = m.start(ctx)
 		if err == nil {
 			return m, nil
@@ -99,8 +109,19 @@ func (m *Mosquitto) config() string {
 		// the persistence file into a root-owned 0700 temp dir.
 		fmt.Fprintf(&b, "user root\n")
 	}
+	if a := m.opts.auth; a != nil {
+		fmt.Fprintf(&b, "per_listener_settings false\nallow_anonymous false\n")
+		fmt.Fprintf(&b, "password_file %s\nacl_file %s\n", a.passwordFile, a.aclFile)
+	} else {
+		fmt.Fprintf(&b, "allow_anonymous true\n")
+	}
 	fmt.Fprintf(&b, "listener %d 127.0.0.1\n", m.Port)
-	fmt.Fprintf(&b, "allow_anonymous true\n")
+	if t := m.opts.tls; t != nil {
+		fmt.Fprintf(&b, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n", m.tlsPort, t.ca, t.cert, t.key)
+		if t.requireCert {
+			fmt.Fprintf(&b, "require_certificate true\n")
+		}
+	}
 	fmt.Fprintf(&b, "persistence true\n")
 	fmt.Fprintf(&b, "persistence_location %s/\n", m.Dir)
 	// Save every second so a Restart loses at most ~1 s of queued messages.
@@ -233,7 +254,8 @@ func mqttPing(ctx context.Context, addr string) error {
 	if _, err := io.ReadFull(conn, ack); err != nil {
 		return fmt.Errorf("read CONNACK: %w", err)
 	}
-	if ack[0] != 0x20 || ack[1] != 2 || ack[3] != 0 {
+	// 5 (not authorized) is an answer too: a broker with auth on is up.
+	if ack[0] != 0x20 || ack[1] != 2 || (ack[3] != 0 && ack[3] != 5) {
 		return fmt.Errorf("unexpected CONNACK % x", ack)
 	}
 	_, _ = conn.Write([]byte{0xe0, 0}) // DISCONNECT, so the broker logs a clean close

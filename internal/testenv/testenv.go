@@ -13,13 +13,13 @@ import (
 
 // Mosquitto starts a broker for t in a fresh temp dir and stops it when the
 // test ends. Its output is shown only if the test fails.
-func Mosquitto(t testing.TB) *servers.Mosquitto {
+func Mosquitto(t testing.TB, opts ...servers.Option) *servers.Mosquitto {
 	t.Helper()
 	// TempDir before Cleanup: cleanups run in reverse, so the server is
 	// stopped before its dir is removed.
 	dir := t.TempDir()
 	logs := logOnFailure(t, "mosquitto")
-	m, err := servers.StartMosquitto(t.Context(), dir, logs)
+	m, err := servers.StartMosquitto(t.Context(), dir, logs, opts...)
 	if err != nil {
 		t.Fatalf("start mosquitto: %v", err)
 	}
