@@ -91,6 +91,11 @@ type IngestConfig struct {
 	// FillGaps books the interval across a lost edge state from the meter's
 	// last stored total (default true).
 	FillGaps *bool `yaml:"fill_gaps"`
+	// MaxPayload bounds one message (default 1MiB).
+	MaxPayload configfile.Size `yaml:"max_payload"`
+	// MaxAge drops readings older than this (default 400 days: keep it at or
+	// under the bucket's retention, beyond which InfluxDB drops them anyway).
+	MaxAge time.Duration `yaml:"max_age"`
 }
 
 // LoadConfig reads collector.yaml, applies defaults and validates it.
@@ -159,6 +164,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Ingest.MaxInflight == 0 {
 		c.Ingest.MaxInflight = 1000
+	}
+	if c.Ingest.MaxPayload == 0 {
+		c.Ingest.MaxPayload = 1 << 20
+	}
+	if c.Ingest.MaxAge == 0 {
+		c.Ingest.MaxAge = 400 * 24 * time.Hour
 	}
 	if c.Ingest.FillGaps == nil {
 		on := true

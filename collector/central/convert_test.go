@@ -8,10 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
@@ -89,7 +85,11 @@ func TestConverterOverrides(t *testing.T) {
 	contract := 0.1
 	cfg := &Config{Enterprises: filepath.Join(dir, "enterprises.yaml"), Carbon: CarbonConfig{Region: "CN",
 		Enterprises: map[string]carbon.Override{"e-ppa": {ContractFactor: &contract, Source: "PPA"}}}}
-	conv := newConverter(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	registry, err := loadRegistry(cfg.Enterprises, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := newConverter(cfg, registry)
 	for ent, want := range map[string]float64{"e-fj": 0.4211, "e-ppa": 0.1, "e-other": 0.5306} {
 		d := 10.0
 		env := &wire.Envelope{V: 1, Gateway: "g", Readings: []wire.Reading{{Meter: "m", Enterprise: ent, Energy: "electricity",
@@ -111,18 +111,5 @@ func TestConverterOverrides(t *testing.T) {
 		if found != 1 {
 			t.Errorf("%s: %d consumption factors", ent, found)
 		}
-	}
-}
-
-func TestDropFuture(t *testing.T) {
-	s := &Service{m: newMetrics(prometheus.NewRegistry()), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	mk := func(ts time.Time) wire.Reading {
-		return wire.Reading{Meter: "m", Enterprise: "e", Energy: "electricity", Quantity: "active_power", Value: 1, TS: ts.UnixMilli()}
-	}
-	env := &wire.Envelope{Readings: []wire.Reading{mk(now), mk(now.Add(4 * time.Minute)), mk(now.Add(6 * time.Minute)), mk(now.Add(-24 * time.Hour))}}
-	s.dropFuture(env, now)
-	if len(env.Readings) != 3 || testutil.ToFloat64(s.m.rejectedReadings.WithLabelValues("future_timestamp")) != 1 {
-		t.Fatalf("kept %d", len(env.Readings))
 	}
 }

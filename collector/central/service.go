@@ -45,6 +45,7 @@ type Service struct {
 	seqMu     sync.Mutex
 	lastSeq   map[string]uint64 // per gateway; the only state kept, and only for a metric
 	writeErr  atomic.Pointer[string]
+	registry  *carbon.Registry // nil: no registry, no isolation
 	mqttOpts  *mqtt.ClientOptions
 }
 
@@ -71,14 +72,20 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 	if spool.Stats().Reopened {
 		log.Error("spool was unreadable: set aside and started afresh", "dir", cfg.Spool.Dir)
 	}
+	registry, err := loadRegistry(cfg.Enterprises, log)
+	if err != nil {
+		spool.Close()
+		return nil, err
+	}
 	s := &Service{
+		registry:  registry,
 		spool:     spool,
 		drainKick: make(chan struct{}, 1),
 		lastSeq:   map[string]uint64{},
 		cfg:       cfg,
 		log:       log,
 		m:         newMetrics(reg),
-		conv:      newConverter(cfg, log),
+		conv:      newConverter(cfg, registry),
 		inbox:     make(chan inbound, cfg.Ingest.MaxInflight),
 		stopped:   make(chan struct{}),
 	}
@@ -107,32 +114,42 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 	return s, nil
 }
 
+// loadRegistry reads the enterprise registry. A configured file that does
+// not exist is a warning (DESIGN.md's minimal collector.yaml names one that a
+// new park may not have yet): isolation, intensities and per-enterprise
+// regions are then off. An invalid one is an error.
+func loadRegistry(path string, log *slog.Logger) (*carbon.Registry, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		log.Warn("enterprise registry not found; enterprise isolation, intensities and per-enterprise regions are off", "path", path)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read enterprise registry: %w", err)
+	}
+	reg, err := carbon.ParseRegistry(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return reg, nil
+}
+
 // newConverter builds the converter from the factor table, the park's
 // region and the per-enterprise overrides: the registry's regions first, the
 // collector config's overrides over them.
-func newConverter(cfg *Config, log *slog.Logger) Converter {
+func newConverter(cfg *Config, reg *carbon.Registry) Converter {
 	table := cfg.Carbon.table
 	if table == nil {
 		table = carbon.DefaultTable()
 	}
 	over := map[string]*carbon.Override{}
-	if cfg.Enterprises != "" {
-		data, err := os.ReadFile(cfg.Enterprises)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			log.Warn("enterprise registry not found; intensities and per-enterprise regions are off", "path", cfg.Enterprises)
-		case err != nil:
-			log.Error("cannot read the enterprise registry", "path", cfg.Enterprises, "err", err)
-		default:
-			reg, err := carbon.ParseRegistry(data)
-			if err != nil {
-				log.Error("enterprise registry is invalid; ignoring it", "path", cfg.Enterprises, "err", err)
-				break
-			}
-			for _, e := range reg.Enterprises {
-				if e.Region != "" {
-					over[e.ID] = &carbon.Override{Region: e.Region}
-				}
+	if reg != nil {
+		for _, e := range reg.Enterprises {
+			if e.Region != "" {
+				over[e.ID] = &carbon.Override{Region: e.Region}
 			}
 		}
 	}
@@ -237,44 +254,16 @@ func (s *Service) Run(ctx context.Context) error {
 // the writer. A message that can never be stored is acknowledged at once, so
 // that a poison message is not redelivered forever.
 func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
-	enterprise, gateway, err := wire.ParseTopic(s.cfg.MQTT.TopicPrefix, msg.Topic())
-	if err != nil {
-		s.reject(msg, "topic", err)
-		return
-	}
-	env, err := wire.Decode(msg.Payload())
-	if err != nil {
-		s.reject(msg, "malformed", err)
-		return
-	}
-	for i := range env.Readings {
-		if env.Readings[i].Enterprise != enterprise {
-			s.reject(msg, "enterprise_mismatch", fmt.Errorf("reading %d of enterprise %q on topic %q",
-				i, env.Readings[i].Enterprise, msg.Topic()))
-			return
-		}
-	}
-	for i := range env.Events {
-		if env.Events[i].Enterprise != enterprise {
-			s.reject(msg, "enterprise_mismatch", fmt.Errorf("event %d of enterprise %q on topic %q",
-				i, env.Events[i].Enterprise, msg.Topic()))
-			return
-		}
-	}
-	if env.Gateway != gateway {
-		s.reject(msg, "gateway_mismatch", fmt.Errorf("envelope of gateway %q on topic %q", env.Gateway, msg.Topic()))
+	now := time.Now()
+	env, rej := s.admit(msg.Topic(), msg.Payload(), now)
+	if rej != nil {
+		s.rejectMessage(msg, rej)
 		return
 	}
 	s.checkSeq(env)
-	now := time.Now()
 	if env.SentAt > 0 {
 		// received − sent: transit time plus the gateway clock's error.
-		s.m.clockSkew.WithLabelValues(gateway).Set(float64(now.UnixMilli()-env.SentAt) / 1000)
-	}
-	s.dropFuture(env, now)
-	if len(env.Readings)+len(env.Events) == 0 {
-		s.reject(msg, "future_timestamp", errors.New("every reading is stamped more than 5 minutes ahead"))
-		return
+		s.m.clockSkew.WithLabelValues(env.Gateway).Set(float64(now.UnixMilli()-env.SentAt) / 1000)
 	}
 	touched := map[string]map[int64]struct{}{}
 	intervals := touchedHours(env, touched)
@@ -285,7 +274,7 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 		}
 	}
 	select {
-	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings), intervals: intervals, touched: touched, gateway: gateway, gaps: gaps}:
+	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings), intervals: intervals, touched: touched, gateway: env.Gateway, gaps: gaps}:
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
 	}
@@ -294,31 +283,6 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 // maxFuture is how far ahead of the collector's clock a reading may be: more
 // is a gateway clock that is wrong, and its points would sit in the future.
 const maxFuture = 5 * time.Minute
-
-// dropFuture removes readings and events stamped too far in the future,
-// counting them; the rest of the envelope is kept.
-func (s *Service) dropFuture(env *wire.Envelope, now time.Time) {
-	limit := now.Add(maxFuture).UnixMilli()
-	kept := env.Readings[:0]
-	for _, r := range env.Readings {
-		if r.TS > limit {
-			s.m.rejectedReadings.WithLabelValues("future_timestamp").Inc()
-			continue
-		}
-		kept = append(kept, r)
-	}
-	if n := len(env.Readings) - len(kept); n > 0 {
-		s.log.Warn("readings stamped in the future dropped; check the gateway's clock", "gateway", env.Gateway, "readings", n)
-	}
-	env.Readings = kept
-	keptEv := env.Events[:0]
-	for _, e := range env.Events {
-		if e.TS <= limit {
-			keptEv = append(keptEv, e)
-		}
-	}
-	env.Events = keptEv
-}
 
 // checkSeq counts per-gateway seq anomalies. The seq survives agent restarts
 // only as a clock-based jump, and shared subscriptions split a gateway's
@@ -337,12 +301,6 @@ func (s *Service) checkSeq(env *wire.Envelope) {
 	case env.Seq > last+1:
 		s.m.seqGaps.WithLabelValues(env.Gateway, "gap").Inc()
 	}
-}
-
-func (s *Service) reject(msg mqtt.Message, reason string, err error) {
-	s.m.messages.WithLabelValues(reason).Inc()
-	s.log.Warn("message rejected", "topic", msg.Topic(), "reason", reason, "err", err)
-	msg.Ack()
 }
 
 // writeLoop writes whatever has arrived in one batch, so batches grow with
