@@ -30,7 +30,7 @@ func main() {
 }
 
 func run(configPath string, check bool) error {
-	cfg, unset, err := edge.LoadConfig(configPath)
+	cfg, warnings, err := edge.LoadConfig(configPath)
 	if err != nil {
 		return err
 	}
@@ -42,8 +42,8 @@ func run(configPath string, check bool) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range unset {
-		log.Warn("config references an unset environment variable; using an empty value", "var", name)
+	for _, w := range warnings {
+		log.Warn(w)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

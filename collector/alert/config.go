@@ -889,6 +889,7 @@ func cleanYAMLError(msg string) string {
 	msg = strings.TrimPrefix(msg, "yaml: ")
 	msg = strings.Replace(msg, "unmarshal errors:\n  ", "", 1)
 	msg = strings.ReplaceAll(msg, "\n  ", "; ")
+	msg = strings.ReplaceAll(msg, "into time.Duration", "as a duration (like 90s, 15m, 4h)")
 	return unknownKey.ReplaceAllString(msg, `unknown key "$1"`)
 }
 

@@ -69,7 +69,7 @@ func intensityObservation(r *Rule, e *carbon.Enterprise, t carbon.Totals, p carb
 	o.annotations = map[string]string{
 		"tier": e.Tier, "window": r.Window,
 		"window_start": p.Start.Format(time.DateOnly), "window_end": last.Format(time.DateOnly),
-		"land_area_mu":   formatNum(e.LandAreaMu),
+		"land_area_mu":    formatNum(e.LandAreaMu),
 		"electricity_kwh": formatNum(t.ElectricityKWh), "co2_kg": formatNum(t.CO2kg), "coal_kgce": formatNum(t.CoalKgce),
 		"summary": fmt.Sprintf("%s %s: %s %s over %s, tier %s limit %s (%+.1f %%)",
 			e.ID, r.Name, formatNum(v), unit, windowText(r.Window), e.Tier, formatNum(limit), 100*(v/limit-1)),
@@ -215,12 +215,12 @@ func silenceObservation(r *Rule, enterprise, subject string, last int64, interva
 
 // eventTrack counts one meter's data-quality events for one rule.
 type eventTrack struct {
-	Rule       string  `json:"rule"`
-	Enterprise string  `json:"enterprise"`
-	Meter      string  `json:"meter"`
-	TS         []int64 `json:"ts"` // epoch ms, the events within the rule's window
+	Rule       string   `json:"rule"`
+	Enterprise string   `json:"enterprise"`
+	Meter      string   `json:"meter"`
+	TS         []int64  `json:"ts"` // epoch ms, the events within the rule's window
 	Kinds      []string `json:"kinds"`
-	LastMsg    string  `json:"last_message,omitempty"`
+	LastMsg    string   `json:"last_message,omitempty"`
 }
 
 // maxEvents bounds a track: a meter spewing events still costs little.

@@ -101,7 +101,7 @@ type IngestConfig struct {
 // LoadConfig reads collector.yaml, applies defaults and validates it.
 func LoadConfig(path string) (*Config, []string, error) {
 	var c Config
-	unset, err := configfile.Load(path, &c)
+	warnings, err := configfile.Load(path, &c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -134,7 +134,7 @@ func LoadConfig(path string) (*Config, []string, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &c, unset, nil
+	return &c, warnings, nil
 }
 
 func (c *Config) setDefaults() {

@@ -161,7 +161,7 @@ type LogConfig struct {
 // paths are taken from the config file's folder.
 func LoadConfig(path string) (*Config, []string, error) {
 	var c Config
-	unset, err := configfile.Load(path, &c)
+	warnings, err := configfile.Load(path, &c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -187,7 +187,7 @@ func LoadConfig(path string) (*Config, []string, error) {
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &c, unset, nil
+	return &c, warnings, nil
 }
 
 func (c *Config) setDefaults() {

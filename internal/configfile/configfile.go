@@ -53,12 +53,36 @@ func Decode(name string, data []byte, v any) error {
 var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
 
 // Load reads path, expands ${ENV} and strictly decodes it into v. It returns
-// the names of referenced variables that were not set.
-func Load(path string, v any) (unset []string, err error) {
+// warnings for the caller to log: referenced variables that were not set,
+// and a secret written into a file that everyone may read.
+func Load(path string, v any) (warnings []string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	data, unset = Expand(data, os.LookupEnv)
-	return unset, Decode(path, data, v)
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+		for _, key := range LiteralSecrets(data) {
+			warnings = append(warnings, fmt.Sprintf("%s is world-readable and holds a secret in %q: chmod 600 it, or use %s_file or ${ENV}", path, key, key))
+		}
+	}
+	data, unset := Expand(data, os.LookupEnv)
+	for _, name := range unset {
+		warnings = append(warnings, fmt.Sprintf("environment variable %s is not set; using an empty value", name))
+	}
+	return warnings, Decode(path, data, v)
+}
+
+// secretKey matches a secret written inline: a password, token or secret
+// key with a literal value, not ${ENV}.
+var secretKey = regexp.MustCompile(`(?m)^[ \t-]*(password|token|secret|hmac_key)[ \t]*:[ \t]*([^ \t#$\n][^\n]*)$`)
+
+// LiteralSecrets lists the keys that hold a secret written into the file.
+func LiteralSecrets(data []byte) []string {
+	var keys []string
+	for _, m := range secretKey.FindAllSubmatch(data, -1) {
+		if v := strings.Trim(strings.TrimSpace(string(m[2])), `"'`); v != "" {
+			keys = append(keys, string(m[1]))
+		}
+	}
+	return keys
 }

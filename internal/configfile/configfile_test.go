@@ -1,6 +1,7 @@
 package configfile
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,4 +49,34 @@ func FuzzDecode(f *testing.F) {
 		_ = Decode("fuzz.yaml", data, &s)
 		_, _ = Expand(data, func(string) (string, bool) { return "v", true })
 	})
+}
+
+func TestLiteralSecrets(t *testing.T) {
+	doc := "mqtt:\n  password: hunter2\n  username: gw\ninfluxdb:\n  token: ${INFLUX_TOKEN}\n  # token: old\n  password_file: /etc/pw\nwebhook:\n  secret: \"\"\n"
+	got := LiteralSecrets([]byte(doc))
+	if len(got) != 1 || got[0] != "password" {
+		t.Fatalf("%v", got)
+	}
+}
+
+func TestLoadWarnsOnWorldReadableSecret(t *testing.T) {
+	dir := t.TempDir()
+	p := dir + "/c.yaml"
+	if err := os.WriteFile(p, []byte("name: a\ntoken: abc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Name  string `yaml:"name"`
+		Token string `yaml:"token"`
+	}
+	w, err := Load(p, &v)
+	if err != nil || len(w) != 1 || !strings.Contains(w[0], "world-readable") {
+		t.Fatalf("%v %v", w, err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := Load(p, &v); err != nil || len(w) != 0 {
+		t.Fatalf("%v %v", w, err)
+	}
 }
