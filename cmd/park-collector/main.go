@@ -51,7 +51,11 @@ func run(configPath string, check bool) error {
 	if err != nil {
 		return err
 	}
-	srv, err := admin.Listen(cfg.HTTP.Listen, reg)
+	listen := admin.Listen
+	if cfg.HTTP.MetricsListen != "" {
+		listen = admin.ListenWithout
+	}
+	srv, err := listen(cfg.HTTP.Listen, reg)
 	if err != nil {
 		return err
 	}
@@ -59,9 +63,22 @@ func run(configPath string, check bool) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(ctx, log); err != nil {
-			log.Error("admin server", "err", err)
+			log.Error("http server", "err", err)
 		}
 	})
+	if cfg.HTTP.MetricsListen != "" {
+		msrv, err := admin.ListenMetrics(cfg.HTTP.MetricsListen, reg)
+		if err != nil {
+			stop()
+			wg.Wait()
+			return err
+		}
+		wg.Go(func() {
+			if err := msrv.Serve(ctx, log); err != nil {
+				log.Error("metrics server", "err", err)
+			}
+		})
+	}
 	err = svc.Run(ctx)
 	stop()
 	wg.Wait()

@@ -74,6 +74,23 @@ type CarbonConfig struct {
 // HTTPConfig is the admin and API listener.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:9100
+	// MetricsListen, if set, serves /metrics there instead of on listen.
+	MetricsListen string `yaml:"metrics_listen"`
+	// Token (or TokenFile) is the bearer token of the API: every mutating
+	// endpoint needs it, and the read-only ones too unless PublicStatus.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// PublicStatus leaves the status page and read-only API open (default
+	// true); /healthz and /readyz are always open.
+	PublicStatus *bool `yaml:"public_status"`
+}
+
+// APIToken returns the HTTP API's bearer token, reading token_file if set.
+func (h HTTPConfig) APIToken() (string, error) {
+	if h.TokenFile == "" {
+		return h.Token, nil
+	}
+	return mqttclient.ReadSecretFile(h.TokenFile)
 }
 
 // LogConfig selects slog's handler.
@@ -156,6 +173,10 @@ func (c *Config) setDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = "127.0.0.1:9100"
 	}
+	if c.HTTP.PublicStatus == nil {
+		public := true
+		c.HTTP.PublicStatus = &public
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -184,6 +205,12 @@ func (c *Config) setDefaults() {
 func (c *Config) Validate() error {
 	if err := mqttclient.Validate(c.MQTT.Broker, c.MQTT.TLS, c.MQTT.Auth); err != nil {
 		return fmt.Errorf("mqtt: %w", err)
+	}
+	if c.HTTP.Token != "" && c.HTTP.TokenFile != "" {
+		return fmt.Errorf("http: token and token_file exclude each other")
+	}
+	if !*c.HTTP.PublicStatus && c.HTTP.Token == "" && c.HTTP.TokenFile == "" {
+		return fmt.Errorf("http: public_status is false but no token is set")
 	}
 	if c.InfluxDB.Token != "" && c.InfluxDB.TokenFile != "" {
 		return fmt.Errorf("influxdb: token and token_file exclude each other")

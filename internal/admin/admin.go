@@ -4,6 +4,7 @@ package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,14 +34,35 @@ type Server struct {
 }
 
 // Listen binds addr (":0" picks a free port) so that the address is known
-// before serving.
+// before serving, and serves /metrics, /healthz and /readyz on it.
 func Listen(addr string, reg *prometheus.Registry) (*Server, error) {
+	s, err := ListenWithout(addr, reg)
+	if err != nil {
+		return nil, err
+	}
+	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return s, nil
+}
+
+// ListenMetrics serves only /metrics on addr: a listener of its own, for a
+// scraper on another network than the API's users.
+func ListenMetrics(addr string, reg *prometheus.Registry) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
 	}
 	s := &Server{Registry: reg, Mux: http.NewServeMux(), ln: ln}
 	s.Mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	return s, nil
+}
+
+// ListenWithout is Listen without /metrics (served by ListenMetrics elsewhere).
+func ListenWithout(addr string, reg *prometheus.Registry) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	s := &Server{Registry: reg, Mux: http.NewServeMux(), ln: ln}
 	s.Mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -77,4 +99,22 @@ func (s *Server) Serve(ctx context.Context, log *slog.Logger) error {
 		err = serr
 	}
 	return err
+}
+
+// Bearer requires "Authorization: Bearer <token>" before next; an empty
+// token lets everything through (for read-only endpoints a park chooses to
+// keep public). The comparison takes constant time.
+func Bearer(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="parkcarbon"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
