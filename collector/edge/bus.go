@@ -138,6 +138,7 @@ func (b *bus) poll(ctx context.Context, d *device) {
 	defer cancel()
 	start := time.Now()
 	b.m.polls.WithLabelValues(b.cfg.Name).Inc()
+	b.m.requests.WithLabelValues(b.cfg.Name).Add(float64(len(d.plan)))
 	samples, err := b.read(pollCtx, d)
 	if d.quirks.CloseAfterCycle {
 		// The device serves one master at a time: let the others in.

@@ -10,6 +10,7 @@ import (
 // (endpoints, meters) or by code (event kinds), never by payloads.
 type metrics struct {
 	polls           *prometheus.CounterVec
+	requests        *prometheus.CounterVec
 	pollErrors      *prometheus.CounterVec
 	pollDuration    *prometheus.HistogramVec
 	deviceUp        *prometheus.GaugeVec
@@ -30,6 +31,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parkcarbon_edge_polls_total", Help: "Device polls attempted, by endpoint.",
+		}, []string{"endpoint"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parkcarbon_edge_requests_total", Help: "Modbus requests planned for polls, by endpoint (the cost of a poll cycle).",
 		}, []string{"endpoint"}),
 		pollErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parkcarbon_edge_poll_errors_total", Help: "Device polls that failed, by endpoint and kind (exception, timeout, frame, connection, queue).",
@@ -76,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parkcarbon_edge_sensor_messages_total", Help: "MQTT sensor messages, by subscription and result (recorded, retained, or why rejected).",
 		}, []string{"sensors", "result"}),
 	}
-	reg.MustRegister(m.sensorMessages, m.polls, m.pollErrors, m.pollDuration, m.deviceUp, m.readings, m.invalid, m.events,
+	reg.MustRegister(m.sensorMessages, m.polls, m.requests, m.pollErrors, m.pollDuration, m.deviceUp, m.readings, m.invalid, m.events,
 		m.clockSteps, m.clockSkew, m.published, m.publishErrors, m.corrupt, m.ackLag, m.uplinkConnected)
 	return m
 }
