@@ -89,6 +89,16 @@ func bigEndian(raw []byte, order string) (uint64, error) {
 
 // Value is the register's value in its unit: the decoded raw bytes times Scale plus Offset.
 func Value(r profile.Register, raw []byte) (float64, error) {
+	if r.Bit != nil {
+		if len(raw) < 2*int(r.Words()) {
+			return 0, fmt.Errorf("%s at 0x%04X: %d bytes for a %s", r.Quantity, r.Address, len(raw), r.Type)
+		}
+		u, err := bigEndian(raw[:2*r.Words()], r.Order)
+		if err != nil {
+			return 0, fmt.Errorf("%s at 0x%04X: %w", r.Quantity, r.Address, err)
+		}
+		return float64(u>>*r.Bit&1)*r.Scale + r.Offset, nil
+	}
 	v, err := Decode(raw, r.Type, r.Order)
 	if err != nil {
 		return 0, fmt.Errorf("%s at 0x%04X: %w", r.Quantity, r.Address, err)

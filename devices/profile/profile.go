@@ -82,6 +82,9 @@ type Register struct {
 	Scale    float64 // multiplier from the raw value to Unit
 	Offset   float64 // added after scaling
 	Unit     string  // unit of the scaled value, a base unit of the quantity
+	// Bit, if set, takes one bit (0 = least significant) of an integer
+	// register: a status flag. Several registers may then share an address.
+	Bit *uint8
 }
 
 // Words is how many registers (or, for bool, coils) the value spans; 0 for an unknown type.
@@ -261,6 +264,7 @@ type rawRegister struct {
 	Scale    *float64 `yaml:"scale"` // pointer: absent means 1, an explicit 0 is a mistake
 	Offset   float64  `yaml:"offset"`
 	Unit     string   `yaml:"unit"`
+	Bit      *uint8   `yaml:"bit"`
 }
 
 func (raw *rawProfile) validate(file string, at lines) (*Profile, []error) {
@@ -290,7 +294,17 @@ func (raw *rawProfile) validate(file string, at lines) (*Profile, []error) {
 		what := fmt.Sprintf("register %d (%s)", i+1, rr.Quantity)
 		r := Register{
 			Quantity: rr.Quantity, Function: rr.Function, Type: rr.Type, Order: rr.Order,
-			Scale: 1, Offset: rr.Offset, Unit: normalUnit(strings.TrimSpace(rr.Unit)),
+			Scale: 1, Offset: rr.Offset, Unit: normalUnit(strings.TrimSpace(rr.Unit)), Bit: rr.Bit,
+		}
+		if rr.Bit != nil {
+			switch rr.Type {
+			case "int16", "uint16", "int32", "uint32", "int64", "uint64":
+				if int(*rr.Bit) >= 16*int(r.Words()) {
+					fail(line("bit"), "%s: bit %d is beyond a %s", what, *rr.Bit, rr.Type)
+				}
+			default:
+				fail(line("bit"), "%s: bit needs an integer register type, not %q", what, rr.Type)
+			}
 		}
 		base, inVocabulary := BaseUnit(raw.Energy, rr.Quantity)
 		switch {
@@ -375,7 +389,8 @@ func (raw *rawProfile) validate(file string, at lines) (*Profile, []error) {
 	})
 	for k := 1; k < len(idx); k++ {
 		prev, cur := p.Registers[idx[k-1]], p.Registers[idx[k]]
-		if prev.Function == cur.Function && int(prev.Address)+int(prev.Words()) > int(cur.Address) {
+		sameFlags := prev.Bit != nil && cur.Bit != nil && prev.Address == cur.Address && prev.Type == cur.Type
+		if prev.Function == cur.Function && int(prev.Address)+int(prev.Words()) > int(cur.Address) && !sameFlags {
 			fail(at.register(idx[k], "address"), "register %d (%s): %s 0x%04X overlaps register %d (%s) at 0x%04X+%d",
 				idx[k]+1, cur.Quantity, cur.Function, cur.Address, idx[k-1]+1, prev.Quantity, prev.Address, prev.Words())
 		}

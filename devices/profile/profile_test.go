@@ -428,3 +428,30 @@ func TestBuiltinUnknown(t *testing.T) {
 		}
 	}
 }
+
+func TestBitRegisters(t *testing.T) {
+	ok := `name: flags
+source: test
+energy: electricity
+registers:
+  - {quantity: energy_import_total, function: input, address: 0, type: float32, unit: kWh}
+  - {quantity: x_alarm_overvoltage, function: holding, address: 16, type: uint16, bit: 0, unit: "1"}
+  - {quantity: x_alarm_overcurrent, function: holding, address: 16, type: uint16, bit: 1, unit: "1"}
+`
+	p, err := Parse([]byte(ok), "flags.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Registers[2].Bit == nil || *p.Registers[2].Bit != 1 {
+		t.Fatalf("%+v", p.Registers[2])
+	}
+	for name, bad := range map[string]string{
+		"bit on a float":       strings.Replace(ok, "type: uint16, bit: 0", "type: float32, bit: 0", 1),
+		"bit beyond type":      strings.Replace(ok, "bit: 1", "bit: 16", 1),
+		"overlap without bits": strings.Replace(strings.Replace(ok, ", bit: 0", "", 1), ", bit: 1", "", 1),
+	} {
+		if _, err := Parse([]byte(bad), "flags.yaml"); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
