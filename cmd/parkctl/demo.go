@@ -90,7 +90,13 @@ func runDemo(ctx context.Context, args []string) error {
 	if err := os.WriteFile(edgeCfg, []byte(demoEdgeConfig(broker.URL, sim.Addr(), edgeMetrics, *interval)), 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(collectorCfg, []byte(demoCollectorConfig(broker.URL, influx.URL, influx.Bucket, collectorHTTP)), 0o644); err != nil {
+	registry := ""
+	if root, err := servers.RepoRoot(); err == nil {
+		if p := filepath.Join(root, "configs", "enterprises.yaml"); fileExists(p) {
+			registry = p
+		}
+	}
+	if err := os.WriteFile(collectorCfg, []byte(demoCollectorConfig(broker.URL, influx.URL, influx.Bucket, collectorHTTP, registry)), 0o644); err != nil {
 		return err
 	}
 
@@ -122,9 +128,14 @@ Consumption and CO2 per enterprise over the last hour (paste after the first int
     |> filter(fn: (r) => r._measurement == "consumption" and (r._field == "amount" or r._field == "co2_kg"))
     |> group(columns: ["enterprise", "_field"]) |> sum()'
 
+The per-mu evaluation of this month (from the hourly rollups; the registry is configs/enterprises.yaml):
+
+  ./bin/parkctl evaluate --period %s --influx-url %s --bucket %s --enterprises configs/enterprises.yaml
+
 Ctrl-C stops everything.
 `, demoEnterprises, len(units), sim.Addr(), *interval, influx.URL, influx.Database, influx.Bucket,
-		broker.URL, edgeMetrics, edgeCfg, collectorHTTP, collectorCfg, absDir, 2**interval, influx.URL, influx.Bucket)
+		broker.URL, edgeMetrics, edgeCfg, collectorHTTP, collectorCfg, absDir, 2**interval, influx.URL, influx.Bucket,
+		time.Now().Format("2006-01"), influx.URL, influx.Bucket)
 
 	select {
 	case <-ctx.Done():
@@ -201,8 +212,17 @@ modbus:
 	return b.String()
 }
 
-func demoCollectorConfig(broker, influxURL, bucket, listen string) string {
-	return fmt.Sprintf(`# Written by 'parkctl demo'.
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func demoCollectorConfig(broker, influxURL, bucket, listen, registry string) string {
+	reg := ""
+	if registry != "" {
+		reg = "enterprises: " + registry + "\n"
+	}
+	return reg + fmt.Sprintf(`# Written by 'parkctl demo'.
 mqtt:
   broker: %s
   topic_prefix: park
