@@ -49,7 +49,6 @@ func writeACL(w io.Writer, reg *carbon.Registry, prefix, collector, source strin
 	fmt.Fprintf(&b, "# anything not granted here is denied.\n\n")
 	fmt.Fprintf(&b, "# The collector reads every gateway's readings and writes dead letters and alerts.\n")
 	fmt.Fprintf(&b, "user %s\ntopic read %s/+/+/readings\ntopic write %s/deadletter/#\ntopic readwrite %s/alerts/#\n\n", collector, prefix, prefix, prefix)
-	fmt.Fprintf(&b, "# Every client may read the alerts of the park.\npattern read %s/alerts/#\n\n", prefix)
 	gateways := make([]string, 0, len(byGateway))
 	for g := range byGateway {
 		gateways = append(gateways, g)
