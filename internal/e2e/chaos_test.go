@@ -144,9 +144,12 @@ http: {listen: %s}
 	phase := time.Now()
 	step := func(what string) { t.Logf("%s after %s", what, time.Since(phase).Round(100*time.Millisecond)) }
 
-	// Quiesce: stop polling, let every queue drain.
+	// Quiesce: stop polling, let every queue drain. A just-restarted agent
+	// must be up (its signal handler installed) before it is asked to stop.
+	waitHTTP(t, "http://"+edgeAddr+"/healthz", 200, 15*time.Second)
 	agent.stop(t, 15*time.Second)
 	agent = start(t, "edge-agent", "-config", filepath.Join(dir, "edge.yaml"))
+	waitHTTP(t, "http://"+edgeAddr+"/healthz", 200, 15*time.Second)
 	waitDrained := func(addr, name string) {
 		t.Helper()
 		end := time.Now().Add(90 * time.Second)

@@ -111,17 +111,24 @@ func TestTLS(t *testing.T) {
 		name, want string
 		broker     string
 		cfg        TLS
+		clientSide bool // the broker refuses the client's certificate
 	}{
-		{"wrong CA", "unknown authority", broker.TLSURL, TLS{CAFile: otherCA, CertFile: cliCert, KeyFile: cliKey}},
-		{"wrong server name", "not other.park.test", broker.TLSURL, TLS{CAFile: caPath, CertFile: cliCert, KeyFile: cliKey, ServerName: "other.park.test"}},
-		{"expired client certificate", "expired certificate", broker.TLSURL, TLS{CAFile: caPath, CertFile: oldCert, KeyFile: oldKey}},
-		{"no client certificate", "certificate required", broker.TLSURL, TLS{CAFile: caPath}},
-		{"expired server certificate", "expired", start(expSrvCert, expSrvKey).TLSURL, good},
+		{"wrong CA", "unknown authority", broker.TLSURL, TLS{CAFile: otherCA, CertFile: cliCert, KeyFile: cliKey}, false},
+		{"wrong server name", "not other.park.test", broker.TLSURL, TLS{CAFile: caPath, CertFile: cliCert, KeyFile: cliKey, ServerName: "other.park.test"}, false},
+		{"expired client certificate", "expired certificate", broker.TLSURL, TLS{CAFile: caPath, CertFile: oldCert, KeyFile: oldKey}, true},
+		{"no client certificate", "certificate required", broker.TLSURL, TLS{CAFile: caPath}, true},
+		{"expired server certificate", "expired", start(expSrvCert, expSrvKey).TLSURL, good, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := connect(t, c.broker, c.cfg)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
+			if err == nil {
+				t.Fatal("connected")
+			}
+			// With TLS 1.3 the client's handshake is done before the broker
+			// checks its certificate, so the broker's refusal may arrive as
+			// its alert or as a reset of the connection.
+			if !strings.Contains(err.Error(), c.want) && !(c.clientSide && strings.Contains(err.Error(), "reset by peer")) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
 			t.Logf("refused: %v", err)
