@@ -9,7 +9,7 @@ STATICCHECK   := $(TOOLS)/staticcheck
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
 BINARIES      := edge-agent park-collector parkctl
 
-.PHONY: all build deps mosquitto test lint demo clean fuzz chaos
+.PHONY: all build deps mosquitto alertmanager test lint demo clean fuzz chaos
 
 all: build
 
@@ -17,13 +17,20 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
-deps: mosquitto $(INFLUXD) $(STATICCHECK)
+deps: mosquitto alertmanager $(INFLUXD) $(STATICCHECK)
 
 # Debian installs the broker in /usr/sbin, which is not always on PATH.
 mosquitto:
 	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then :; else \
 		echo "installing mosquitto (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq mosquitto; \
+	fi
+
+# Debian's Alertmanager, started by the alert tests (internal/servers).
+alertmanager:
+	@if command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ]; then :; else \
+		echo "installing prometheus-alertmanager (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prometheus-alertmanager; \
 	fi
 
 # influxd 1.8.10 serves the v2 write and Flux query API that
@@ -65,3 +72,9 @@ demo: deps build
 
 clean:
 	rm -rf bin .demo
+
+# Static binaries (CGO_ENABLED=0, -trimpath, -s -w) of every command for linux/amd64, arm64
+# and armv7 into the git-ignored dist/, with SHA256SUMS. PLATFORMS and BINARIES narrow it.
+.PHONY: release
+release:
+	./scripts/release.sh

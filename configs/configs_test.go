@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/collector/alert"
 	"github.com/parkcarbon/parkcarbon/collector/central"
 	"github.com/parkcarbon/parkcarbon/collector/edge"
 )
@@ -81,6 +83,16 @@ func TestExampleConfigs(t *testing.T) {
 	}
 	t.Setenv("INFLUX_TOKEN", "x")
 	if _, _, err := central.LoadConfig("collector.yaml"); err != nil {
+		t.Error(err)
+	}
+	if _, _, err := alert.Load("alerts.yaml"); err != nil {
+		t.Error(err)
+	}
+	data, err := os.ReadFile("enterprises.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carbon.ParseRegistry(data); err != nil {
 		t.Error(err)
 	}
 }

@@ -60,6 +60,16 @@ func run(configPath string, check bool) error {
 		return err
 	}
 	srv.Ready = svc.Ready
+	if h := svc.AlertsHandler(); h != nil {
+		token, err := cfg.HTTP.APIToken()
+		if err != nil {
+			return err
+		}
+		if *cfg.HTTP.PublicStatus {
+			token = "" // read-only: open unless the park closes it
+		}
+		srv.Mux.Handle("GET /api/alerts", admin.Bearer(token, h))
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(ctx, log); err != nil {

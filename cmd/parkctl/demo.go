@@ -118,7 +118,7 @@ polled every %s by edge agent gw-01, collected into InfluxDB.
   InfluxDB           %s   (database %q; v2 API bucket %q, any token)
   MQTT broker        %s   (topic park/{enterprise}/gw-01/readings)
   edge-agent         http://%s/metrics   (config %s)
-  park-collector     http://%s/metrics   (config %s)
+  park-collector     http://%s/metrics   (config %s; alerts at /api/alerts)
   logs               %s/*.log
 
 Consumption and CO2 per enterprise over the last hour (paste after the first intervals, ~%s):
@@ -220,7 +220,11 @@ func fileExists(p string) bool {
 func demoCollectorConfig(broker, influxURL, bucket, listen, registry string) string {
 	reg := ""
 	if registry != "" {
+		// The registry's neighbour alerts.yaml gives the demo park its alerts.
 		reg = "enterprises: " + registry + "\n"
+		if alerts := filepath.Join(filepath.Dir(registry), "alerts.yaml"); fileExists(alerts) {
+			reg += "alerts: " + alerts + "\n"
+		}
 	}
 	return reg + fmt.Sprintf(`# Written by 'parkctl demo'.
 mqtt:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/collector/alert"
 	"github.com/parkcarbon/parkcarbon/internal/configfile"
 	"github.com/parkcarbon/parkcarbon/internal/mqttclient"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
@@ -23,6 +24,15 @@ type Config struct {
 	Log         LogConfig    `yaml:"log"`
 	Ingest      IngestConfig `yaml:"ingest"`
 	Spool       SpoolConfig  `yaml:"spool"`
+	// Alerts is the alert rules file (alerts.yaml), relative to this file;
+	// empty: no alerts. It needs the enterprise registry.
+	Alerts string `yaml:"alerts"`
+	// AlertsStateDir keeps pending and firing alerts across restarts
+	// (default {spool.dir}/alerts).
+	AlertsStateDir string `yaml:"alerts_state_dir"`
+	// AlertsShard: with several collector instances, each evaluates the
+	// enterprises whose FNV-1a hash modulo count equals its index.
+	AlertsShard alert.Shard `yaml:"alerts_shard"`
 }
 
 // SpoolConfig is the disk queue for batches InfluxDB cannot take right now:
@@ -147,6 +157,12 @@ func LoadConfig(path string) (*Config, []string, error) {
 	if !filepath.IsAbs(c.Spool.Dir) {
 		c.Spool.Dir = filepath.Join(filepath.Dir(path), c.Spool.Dir)
 	}
+	if c.Alerts != "" && !filepath.IsAbs(c.Alerts) {
+		c.Alerts = filepath.Join(filepath.Dir(path), c.Alerts)
+	}
+	if c.AlertsStateDir != "" && !filepath.IsAbs(c.AlertsStateDir) {
+		c.AlertsStateDir = filepath.Join(filepath.Dir(path), c.AlertsStateDir)
+	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
@@ -199,12 +215,24 @@ func (c *Config) setDefaults() {
 	if c.Spool.MaxSize == 0 {
 		c.Spool.MaxSize = 2 << 30
 	}
+	if c.AlertsStateDir == "" {
+		c.AlertsStateDir = filepath.Join(c.Spool.Dir, "alerts")
+	}
+	if c.AlertsShard.Count == 0 {
+		c.AlertsShard.Count = 1
+	}
 }
 
 // Validate checks what can be checked without connecting.
 func (c *Config) Validate() error {
 	if err := mqttclient.Validate(c.MQTT.Broker, c.MQTT.TLS, c.MQTT.Auth); err != nil {
 		return fmt.Errorf("mqtt: %w", err)
+	}
+	if c.AlertsShard.Index < 0 || c.AlertsShard.Index >= c.AlertsShard.Count {
+		return fmt.Errorf("alerts_shard: index %d is not below count %d", c.AlertsShard.Index, c.AlertsShard.Count)
+	}
+	if c.Alerts != "" && c.Enterprises == "" {
+		return fmt.Errorf("alerts needs the enterprise registry (enterprises:)")
 	}
 	if c.HTTP.Token != "" && c.HTTP.TokenFile != "" {
 		return fmt.Errorf("http: token and token_file exclude each other")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/collector/alert"
 	"github.com/parkcarbon/parkcarbon/internal/mqttclient"
 	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
@@ -46,12 +48,14 @@ type Service struct {
 	lastSeq   map[string]uint64 // per gateway; the only state kept, and only for a metric
 	writeErr  atomic.Pointer[string]
 	registry  *carbon.Registry // nil: no registry, no isolation
+	alerts    *alert.Engine    // nil: no alert rules
 	mqttOpts  *mqtt.ClientOptions
 }
 
 // inbound is a message whose points wait to be written.
 type inbound struct {
 	msg       mqtt.Message
+	env       *wire.Envelope // for the alert rules, once stored
 	gateway   string
 	gaps      []wire.Event // meters without a baseline at the edge
 	points    []*write.Point
@@ -111,7 +115,44 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 	s.writer = s.influx.WriteAPIBlocking(cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
 	s.rollups = newRollups(s.influx.QueryAPI(cfg.InfluxDB.Org), s.writer, cfg.InfluxDB.Bucket, log, s.m)
 	registerSpool(reg, spool)
+	if cfg.Alerts != "" {
+		if s.alerts, err = newAlerts(cfg, registry, s, log, reg); err != nil {
+			spool.Close()
+			s.influx.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// newAlerts builds the alert engine from alerts.yaml: it reads the hourly
+// rollups and writes alert points through the collector's InfluxDB client.
+func newAlerts(cfg *Config, reg *carbon.Registry, s *Service, log *slog.Logger, metrics prometheus.Registerer) (*alert.Engine, error) {
+	if reg == nil {
+		return nil, fmt.Errorf("alerts: the enterprise registry %s is missing", cfg.Enterprises)
+	}
+	acfg, unset, err := alert.Load(cfg.Alerts)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range unset {
+		log.Warn("alerts.yaml references an unset environment variable; using an empty value", "var", name)
+	}
+	acfg.StateDir, acfg.Shard = cfg.AlertsStateDir, cfg.AlertsShard
+	notifiers, err := alert.NewNotifiers(acfg, log)
+	if err != nil {
+		return nil, err
+	}
+	src := alert.NewInfluxSource(s.influx.QueryAPI(cfg.InfluxDB.Org), cfg.InfluxDB.Bucket)
+	return alert.New(acfg, reg, src, s.writer, notifiers, time.Now, log.With("component", "alerts"), metrics)
+}
+
+// AlertsHandler serves GET /api/alerts, or nil without alert rules.
+func (s *Service) AlertsHandler() http.Handler {
+	if s.alerts == nil {
+		return nil
+	}
+	return s.alerts.Handler()
 }
 
 // loadRegistry reads the enterprise registry. A configured file that does
@@ -230,6 +271,13 @@ func (s *Service) Run(ctx context.Context) error {
 	rollCtx, rollCancel := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { s.rollups.run(rollCtx) })
+	if s.alerts != nil {
+		wg.Go(func() {
+			if err := s.alerts.Run(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("alert engine stopped", "err", err)
+			}
+		})
+	}
 	wg.Go(func() {
 		for {
 			select {
@@ -274,7 +322,7 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 		}
 	}
 	select {
-	case s.inbox <- inbound{msg: msg, points: s.conv.Points(nil, env), n: len(env.Readings), intervals: intervals, touched: touched, gateway: env.Gateway, gaps: gaps}:
+	case s.inbox <- inbound{msg: msg, env: env, points: s.conv.Points(nil, env), n: len(env.Readings), intervals: intervals, touched: touched, gateway: env.Gateway, gaps: gaps}:
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
 	}
@@ -344,6 +392,10 @@ func (s *Service) writeLoop(ctx context.Context) error {
 				}
 			}
 			in.msg.Ack()
+			if s.alerts != nil {
+				s.alerts.ObserveReadings(in.gateway, in.env.Readings)
+				s.alerts.ObserveEvents(in.gateway, in.env.Events)
+			}
 			s.m.messages.WithLabelValues(res.String()).Inc()
 			s.m.readings.Add(float64(in.n))
 			s.m.intervals.Add(float64(in.intervals))

@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -180,9 +182,11 @@ influxdb:
   bucket: %s
 carbon:
   region: CN
+enterprises: %s
+alerts: %s
 http:
   listen: %s
-`, broker.URL, influx.URL, influx.Bucket, collectorHTTP))
+`, broker.URL, influx.URL, influx.Bucket, repoFile(t, "configs/enterprises.yaml"), repoFile(t, "configs/alerts.yaml"), collectorHTTP))
 
 	t.Setenv("INFLUX_TOKEN", "user:password")
 	collector := start(t, "park-collector", "-config", filepath.Join(dir, "collector.yaml"))
@@ -194,6 +198,17 @@ http:
 	waitRows(t, influx, `from(bucket: "`+influx.Bucket+`") |> range(start: -1h)
   |> filter(fn: (r) => r._measurement == "consumption" and r._field == "amount")
   |> group(columns: ["meter"]) |> count()`, 4, 5, 30*time.Second)
+
+	// The alert engine is wired: /api/alerts answers with JSON.
+	resp, err := http.Get("http://" + collectorHTTP + "/api/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !json.Valid(body) {
+		t.Errorf("/api/alerts: %d %s", resp.StatusCode, body)
+	}
 
 	agent.stop(t, 10*time.Second)
 	// Stored readings reach InfluxDB only after the agent published them;
@@ -260,6 +275,16 @@ http:
 			}
 		}
 	}
+}
+
+// repoFile is the absolute path of a file of the repository.
+func repoFile(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func num(t *testing.T, s string) float64 {
