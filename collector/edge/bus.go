@@ -87,7 +87,7 @@ func nextSlot(t time.Time, interval time.Duration) time.Time {
 // into the schedule of the healthy ones on the same bus.
 const (
 	suspendAfter = 2
-	maxBackoff   = 5 * time.Minute
+	maxBackoff   = 2 * time.Minute
 )
 
 func (b *bus) schedule(d *device) {

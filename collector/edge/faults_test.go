@@ -164,3 +164,46 @@ func TestClockStepBack(t *testing.T) {
 		t.Fatalf("%d readings, %d clock_step events (%v)", len(store.ts), steps, store.events)
 	}
 }
+
+// A serial-to-Ethernet converter that reboots: the endpoint goes away and
+// comes back on the same address; the agent reconnects by itself.
+func TestConverterReboot(t *testing.T) {
+	sim, err := simulator.Start(t.Context(), simulator.Config{Units: []byte{1}, Protocol: "rtuovertcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := sim.Addr()
+	store := &countingStore{totals: map[string]int{}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	m := newMetrics(prometheus.NewRegistry())
+	b, err := newBus(ModbusConfig{Name: "converter", URL: sim.URL(), Timeout: 200 * time.Millisecond, Devices: []DeviceConfig{
+		{Meter: "c-1", Enterprise: "e", Unit: 1, Profile: "eastron-sdm630", Interval: 100 * time.Millisecond, MaxRate: 1e6},
+	}}, nil, newRecorder(store, nil, log, m), log, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { b.run(ctx) })
+	defer func() { cancel(); wg.Wait() }()
+	waitCount := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for store.count("c-1") < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("c-1: %d readings, want %d", store.count("c-1"), n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitCount(3)
+	sim.Close() // the converter reboots…
+	time.Sleep(time.Second)
+	before := store.count("c-1")
+	sim2, err := simulator.Start(t.Context(), simulator.Config{Addr: addr, Units: []byte{1}, Protocol: "rtuovertcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim2.Close()
+	waitCount(before + 3) // …and the agent is back on its own
+}
