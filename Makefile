@@ -9,7 +9,7 @@ STATICCHECK   := $(TOOLS)/staticcheck
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
 BINARIES      := edge-agent park-collector parkctl
 
-.PHONY: all build deps mosquitto alertmanager test lint demo clean fuzz chaos
+.PHONY: all build deps mosquitto alertmanager chromium test lint demo clean fuzz chaos
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
-deps: mosquitto alertmanager $(INFLUXD) $(STATICCHECK)
+deps: mosquitto alertmanager chromium $(INFLUXD) $(STATICCHECK)
 
 # Debian installs the broker in /usr/sbin, which is not always on PATH.
 mosquitto:
@@ -31,6 +31,13 @@ alertmanager:
 	@if command -v prometheus-alertmanager >/dev/null 2>&1 || [ -x /usr/bin/prometheus-alertmanager ]; then :; else \
 		echo "installing prometheus-alertmanager (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prometheus-alertmanager; \
+	fi
+
+# Headless Chromium renders the status page in its test.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; else \
+		echo "installing chromium (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
 # influxd 1.8.10 serves the v2 write and Flux query API that

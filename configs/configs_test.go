@@ -85,6 +85,14 @@ func TestExampleConfigs(t *testing.T) {
 	if _, _, err := central.LoadConfig("collector.yaml"); err != nil {
 		t.Error(err)
 	}
+	for _, f := range []string{"compose/collector.yaml"} {
+		if _, _, err := central.LoadConfig(f); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, _, err := edge.LoadConfig("compose/edge.yaml"); err != nil {
+		t.Error(err)
+	}
 	if _, _, err := alert.Load("alerts.yaml"); err != nil {
 		t.Error(err)
 	}

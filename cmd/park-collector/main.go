@@ -60,16 +60,23 @@ func run(configPath string, check bool) error {
 		return err
 	}
 	srv.Ready = svc.Ready
+	// The status page and the read-only API are open unless the park closes
+	// them (http.public_status: false); mutating endpoints always need the token.
+	token, err := cfg.HTTP.APIToken()
+	if err != nil {
+		return err
+	}
+	if *cfg.HTTP.PublicStatus {
+		token = ""
+	}
 	if h := svc.AlertsHandler(); h != nil {
-		token, err := cfg.HTTP.APIToken()
-		if err != nil {
-			return err
-		}
-		if *cfg.HTTP.PublicStatus {
-			token = "" // read-only: open unless the park closes it
-		}
 		srv.Mux.Handle("GET /api/alerts", admin.Bearer(token, h))
 	}
+	status, err := svc.StatusHandler()
+	if err != nil {
+		return err
+	}
+	srv.Mux.Handle("GET /{$}", admin.Bearer(token, status))
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := srv.Serve(ctx, log); err != nil {

@@ -749,9 +749,9 @@ func (n *NotifiersConfig) setDefaults(dir string) error {
 	return nil
 }
 
-// limitFor resolves a limit for an enterprise: its own, then its industry's
+// LimitFor resolves a limit for an enterprise: its own, then its industry's
 // within its tier (longest prefix), then its tier's.
-func (c *Config) limitFor(name, id, tier, industry string) (float64, bool) {
+func (c *Config) LimitFor(name, id, tier, industry string) (float64, bool) {
 	if l, ok := c.Enterprises[id]; ok {
 		if v := l.get(name); v != nil {
 			return *v, true

@@ -38,7 +38,7 @@ func TestExampleConfig(t *testing.T) {
 		}
 		applies := false
 		for _, e := range reg.Enterprises {
-			if _, ok := cfg.limitFor(r.Limit, e.ID, e.Tier, e.Industry); ok {
+			if _, ok := cfg.LimitFor(r.Limit, e.ID, e.Tier, e.Industry); ok {
 				applies = true
 			}
 		}
@@ -52,7 +52,7 @@ func TestExampleConfig(t *testing.T) {
 		}
 	}
 	// ent-004 (C2231, tier general) takes the paper industry's limit.
-	if v, _ := cfg.limitFor(LimitDailyKWhPerMu, "ent-004", "general", "C2231"); v != 400 {
+	if v, _ := cfg.LimitFor(LimitDailyKWhPerMu, "ent-004", "general", "C2231"); v != 400 {
 		t.Errorf("ent-004 daily limit = %v, want the C22 industry's 400", v)
 	}
 	cfg.StateDir = t.TempDir()
@@ -196,7 +196,7 @@ rules:
 		{LimitDailyKWhPerMu, "e", "key", "", 0, false},
 		{LimitMonthlyKWhPerMu, "e", "general", "C22", 0, false},
 	} {
-		got, ok := cfg.limitFor(tc.limit, tc.id, tc.tier, tc.industry)
+		got, ok := cfg.LimitFor(tc.limit, tc.id, tc.tier, tc.industry)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("limitFor(%s, %s, %s, %s) = %v, %v; want %v, %v", tc.limit, tc.id, tc.tier, tc.industry, got, ok, tc.want, tc.ok)
 		}

@@ -302,7 +302,7 @@ func (e *Engine) evaluate(ctx context.Context) {
 				if !e.cfg.Shard.Owns(ent.ID) {
 					continue
 				}
-				limit, ok := e.cfg.limitFor(r.Limit, ent.ID, ent.Tier, ent.Industry)
+				limit, ok := e.cfg.LimitFor(r.Limit, ent.ID, ent.Tier, ent.Industry)
 				if !ok {
 					continue
 				}
@@ -414,7 +414,7 @@ func (e *Engine) observeLive(r *Rule, ent string, now time.Time, apply func(obse
 	if r.Threshold != nil {
 		limit = *r.Threshold
 	} else {
-		limit, ok = e.cfg.limitFor(r.Limit, ent, tier, industry)
+		limit, ok = e.cfg.LimitFor(r.Limit, ent, tier, industry)
 	}
 	if !ok {
 		return

@@ -49,6 +49,7 @@ type Service struct {
 	writeErr  atomic.Pointer[string]
 	registry  *carbon.Registry // nil: no registry, no isolation
 	alerts    *alert.Engine    // nil: no alert rules
+	alertsCfg *alert.Config
 	mqttOpts  *mqtt.ClientOptions
 }
 
@@ -116,7 +117,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 	s.rollups = newRollups(s.influx.QueryAPI(cfg.InfluxDB.Org), s.writer, cfg.InfluxDB.Bucket, log, s.m)
 	registerSpool(reg, spool)
 	if cfg.Alerts != "" {
-		if s.alerts, err = newAlerts(cfg, registry, s, log, reg); err != nil {
+		if s.alerts, s.alertsCfg, err = newAlerts(cfg, registry, s, log, reg); err != nil {
 			spool.Close()
 			s.influx.Close()
 			return nil, err
@@ -127,13 +128,13 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 
 // newAlerts builds the alert engine from alerts.yaml: it reads the hourly
 // rollups and writes alert points through the collector's InfluxDB client.
-func newAlerts(cfg *Config, reg *carbon.Registry, s *Service, log *slog.Logger, metrics prometheus.Registerer) (*alert.Engine, error) {
+func newAlerts(cfg *Config, reg *carbon.Registry, s *Service, log *slog.Logger, metrics prometheus.Registerer) (*alert.Engine, *alert.Config, error) {
 	if reg == nil {
-		return nil, fmt.Errorf("alerts: the enterprise registry %s is missing", cfg.Enterprises)
+		return nil, nil, fmt.Errorf("alerts: the enterprise registry %s is missing", cfg.Enterprises)
 	}
 	acfg, unset, err := alert.Load(cfg.Alerts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, name := range unset {
 		log.Warn("alerts.yaml references an unset environment variable; using an empty value", "var", name)
@@ -141,10 +142,29 @@ func newAlerts(cfg *Config, reg *carbon.Registry, s *Service, log *slog.Logger, 
 	acfg.StateDir, acfg.Shard = cfg.AlertsStateDir, cfg.AlertsShard
 	notifiers, err := alert.NewNotifiers(acfg, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	src := alert.NewInfluxSource(s.influx.QueryAPI(cfg.InfluxDB.Org), cfg.InfluxDB.Bucket)
-	return alert.New(acfg, reg, src, s.writer, notifiers, time.Now, log.With("component", "alerts"), metrics)
+	eng, err := alert.New(acfg, reg, src, s.writer, notifiers, time.Now, log.With("component", "alerts"), metrics)
+	return eng, acfg, err
+}
+
+// StatusHandler serves the status page: every enterprise's consumption,
+// CO2 and intensity against its limit, firing alerts, gateways and meters.
+func (s *Service) StatusHandler() (http.Handler, error) {
+	cfg := StatusConfig{Query: s.influx.QueryAPI(s.cfg.InfluxDB.Org), Bucket: s.cfg.InfluxDB.Bucket,
+		Registry: s.registry, Log: s.log.With("component", "status")}
+	// Alerts stays nil: the page reads the alert measurement, which covers
+	// every shard of several collectors.
+	if s.alertsCfg != nil {
+		cfg.Location = s.alertsCfg.Location()
+		cfg.LimitFor = func(e *carbon.Enterprise) TierLimit {
+			d, _ := s.alertsCfg.LimitFor(alert.LimitDailyKWhPerMu, e.ID, e.Tier, e.Industry)
+			m, _ := s.alertsCfg.LimitFor(alert.LimitMonthlyKWhPerMu, e.ID, e.Tier, e.Industry)
+			return TierLimit{DailyKWhPerMu: d, MonthlyKWhPerMu: m}
+		}
+	}
+	return NewStatusHandler(cfg)
 }
 
 // AlertsHandler serves GET /api/alerts, or nil without alert rules.

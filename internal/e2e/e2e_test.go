@@ -209,6 +209,16 @@ http:
 	if resp.StatusCode != 200 || !json.Valid(body) {
 		t.Errorf("/api/alerts: %d %s", resp.StatusCode, body)
 	}
+	// And the status page lists the park's enterprises.
+	resp, err = http.Get("http://" + collectorHTTP + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(body, []byte("ent-001")) || !bytes.Contains(body, []byte("m-101")) {
+		t.Errorf("status page: %d\n%.500s", resp.StatusCode, body)
+	}
 
 	agent.stop(t, 10*time.Second)
 	// Stored readings reach InfluxDB only after the agent published them;
