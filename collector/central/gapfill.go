@@ -47,7 +47,7 @@ func (s *Service) fillGap(ctx context.Context, gateway string, ev wire.Event) er
 	if err := env.Validate(); err != nil {
 		return fmt.Errorf("fill gap of %s: %w", ev.Meter, err)
 	}
-	if err := s.writer.WritePoint(ctx, s.conv.Points(nil, env)...); err != nil {
+	if err := s.writer.WriteRecord(ctx, string(s.conv.AppendLines(nil, env))); err != nil {
 		return fmt.Errorf("fill gap of %s: %w", ev.Meter, err)
 	}
 	touched := map[string]map[int64]struct{}{}

@@ -5,6 +5,7 @@
 package central
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,7 +20,6 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
@@ -59,7 +59,8 @@ type inbound struct {
 	env       *wire.Envelope // for the alert rules, once stored
 	gateway   string
 	gaps      []wire.Event // meters without a baseline at the edge
-	points    []*write.Point
+	lines     []byte       // the message's points in line protocol
+	npoints   int
 	n         int // readings
 	intervals int
 	touched   map[string]map[int64]struct{}
@@ -341,8 +342,9 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 			gaps = append(gaps, ev)
 		}
 	}
+	lines := s.conv.AppendLines(nil, env)
 	select {
-	case s.inbox <- inbound{msg: msg, env: env, points: s.conv.Points(nil, env), n: len(env.Readings), intervals: intervals, touched: touched, gateway: env.Gateway, gaps: gaps}:
+	case s.inbox <- inbound{msg: msg, env: env, lines: lines, npoints: bytes.Count(lines, []byte{'\n'}), n: len(env.Readings), intervals: intervals, touched: touched, gateway: env.Gateway, gaps: gaps}:
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
 	}
@@ -375,20 +377,21 @@ func (s *Service) checkSeq(env *wire.Envelope) {
 // the load and a lone message is written without waiting.
 func (s *Service) writeLoop(ctx context.Context) error {
 	var batch []inbound
-	var points []*write.Point
+	var lines []byte
+	var npoints int
 	for {
-		batch, points = batch[:0], points[:0]
+		batch, lines, npoints = batch[:0], lines[:0], 0
 		select {
 		case <-ctx.Done():
 			return nil
 		case in := <-s.inbox:
-			batch, points = append(batch, in), append(points, in.points...)
+			batch, lines, npoints = append(batch, in), append(lines, in.lines...), npoints+in.npoints
 		}
 	fill:
-		for len(points) < s.cfg.Ingest.BatchPoints {
+		for npoints < s.cfg.Ingest.BatchPoints {
 			select {
 			case in := <-s.inbox:
-				batch, points = append(batch, in), append(points, in.points...)
+				batch, lines, npoints = append(batch, in), append(lines, in.lines...), npoints+in.npoints
 			default:
 				break fill
 			}
@@ -397,7 +400,7 @@ func (s *Service) writeLoop(ctx context.Context) error {
 		for _, in := range batch {
 			mergeTouched(touched, in.touched)
 		}
-		res := s.store(ctx, points, touched)
+		res := s.store(ctx, lines, npoints, touched)
 		if res == stopped {
 			return nil // stopping: unacknowledged messages come back from the broker
 		}
@@ -457,12 +460,12 @@ func mergeTouched(into, from map[string]map[int64]struct{}) {
 // take them now, appended to the spool (always to the spool while it holds
 // anything, to keep the order). It retries until they are durable or ctx is
 // done.
-func (s *Service) store(ctx context.Context, points []*write.Point, touched map[string]map[int64]struct{}) storeResult {
+func (s *Service) store(ctx context.Context, lines []byte, npoints int, touched map[string]map[int64]struct{}) storeResult {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		if s.spool.Stats().Records == 0 {
 			start := time.Now()
-			err := s.writer.WritePoint(ctx, points...)
+			err := s.writer.WriteRecord(ctx, string(lines))
 			s.m.writeDuration.Observe(time.Since(start).Seconds())
 			switch {
 			case err == nil:
@@ -472,21 +475,21 @@ func (s *Service) store(ctx context.Context, points []*write.Point, touched map[
 			case ctx.Err() != nil:
 				return stopped
 			case permanent(err):
-				s.writeGood(ctx, points, touched, err)
+				s.writeGood(ctx, splitLines(lines), touched, err)
 				return written
 			}
 			msg := err.Error()
 			s.writeErr.Store(&msg)
 			s.m.writeErrors.Inc()
-			s.log.Warn("influxdb write failed; spooling to disk", "points", len(points), "err", err)
+			s.log.Warn("influxdb write failed; spooling to disk", "points", npoints, "err", err)
 		}
-		err := s.spoolAppend(points, touched)
+		err := s.spoolAppend(lines, touched)
 		if err == nil {
 			s.kickDrain()
 			return spooled
 		}
 		if attempt == 1 || attempt%20 == 0 {
-			s.log.Error("cannot spool; holding the messages unacknowledged", "points", len(points), "attempt", attempt, "err", err)
+			s.log.Error("cannot spool; holding the messages unacknowledged", "points", npoints, "attempt", attempt, "err", err)
 		}
 		select {
 		case <-time.After(backoff):
@@ -500,22 +503,27 @@ func (s *Service) store(ctx context.Context, points []*write.Point, touched map[
 // writeGood isolates the points InfluxDB refuses (by halving the batch) so
 // that their neighbours are still stored; the refused ones are counted and
 // logged, never retried.
-func (s *Service) writeGood(ctx context.Context, points []*write.Point, touched map[string]map[int64]struct{}, err error) {
-	if len(points) == 1 {
+func (s *Service) writeGood(ctx context.Context, lines []string, touched map[string]map[int64]struct{}, err error) {
+	if len(lines) == 1 {
 		s.m.rejectedPoints.Inc()
-		s.log.Error("influxdb refused a point; dropped", "point", strings.TrimSpace(write.PointToLineProtocol(points[0], time.Millisecond)), "err", err)
+		s.log.Error("influxdb refused a point; dropped", "point", lines[0], "err", err)
 		return
 	}
-	half := len(points) / 2
-	for _, part := range [][]*write.Point{points[:half], points[half:]} {
-		if err := s.writer.WritePoint(ctx, part...); err != nil {
+	half := len(lines) / 2
+	for _, part := range [][]string{lines[:half], lines[half:]} {
+		if err := s.writer.WriteRecord(ctx, part...); err != nil {
 			if permanent(err) {
 				s.writeGood(ctx, part, touched, err)
-			} else if aerr := s.spoolAppend(part, touched); aerr != nil {
+			} else if aerr := s.spoolAppend([]byte(strings.Join(part, "\n")+"\n"), touched); aerr != nil {
 				s.log.Error("cannot spool part of a refused batch; dropped", "points", len(part), "err", aerr)
 			} else {
 				s.kickDrain()
 			}
 		}
 	}
+}
+
+// splitLines cuts line protocol into its lines, without the newlines.
+func splitLines(lines []byte) []string {
+	return strings.Split(strings.TrimRight(string(lines), "\n"), "\n")
 }

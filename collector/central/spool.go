@@ -9,7 +9,6 @@ import (
 	"time"
 
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/parkcarbon/parkcarbon/internal/queue"
 )
@@ -43,12 +42,8 @@ type spoolRecord struct {
 	Touched map[string][]int64 `json:"touched,omitempty"`
 }
 
-func encodeBatch(points []*write.Point, touched map[string]map[int64]struct{}) ([]byte, error) {
-	var b strings.Builder
-	for _, p := range points {
-		b.WriteString(write.PointToLineProtocol(p, time.Millisecond))
-	}
-	rec := spoolRecord{Lines: b.String(), Touched: map[string][]int64{}}
+func encodeBatch(lines []byte, touched map[string]map[int64]struct{}) ([]byte, error) {
+	rec := spoolRecord{Lines: string(lines), Touched: map[string][]int64{}}
 	for ent, hours := range touched {
 		for h := range hours {
 			rec.Touched[ent] = append(rec.Touched[ent], h)
@@ -117,8 +112,8 @@ func (s *Service) drainSpool(ctx context.Context) {
 	}
 }
 
-func (s *Service) spoolAppend(points []*write.Point, touched map[string]map[int64]struct{}) error {
-	rec, err := encodeBatch(points, touched)
+func (s *Service) spoolAppend(lines []byte, touched map[string]map[int64]struct{}) error {
+	rec, err := encodeBatch(lines, touched)
 	if err != nil {
 		return err
 	}
