@@ -93,9 +93,37 @@ func (f *Factor) covers(t time.Time) bool {
 }
 
 // Table is a set of factors with the region hierarchy used for fall-back.
+// Build it with ParseTable, DefaultTable or With, and do not change it
+// afterwards: its lookup index is made once.
 type Table struct {
 	Parents map[string]string `yaml:"parents"`
 	Factors []Factor          `yaml:"factors"`
+
+	index map[lookupKey][]int // candidates per (energy, region), in table order
+}
+
+type lookupKey struct{ energy, region string }
+
+// buildIndex lists, for every energy and region named in the table, the
+// factors Lookup would try there, in table order, so that a lookup on the
+// hot path looks at a handful of factors instead of all of them.
+func (t *Table) buildIndex() {
+	t.index = map[lookupKey][]int{}
+	regions := map[string]bool{"": true}
+	for _, f := range t.Factors {
+		regions[f.Region] = true
+	}
+	for k, v := range t.Parents {
+		regions[k], regions[v] = true, true
+	}
+	for i, f := range t.Factors {
+		for r := range regions {
+			if f.Region == "" || f.Region == r {
+				k := lookupKey{f.Energy, r}
+				t.index[k] = append(t.index[k], i)
+			}
+		}
+	}
 }
 
 //go:embed factors.yaml
@@ -130,6 +158,7 @@ func ParseTable(data []byte) (*Table, error) {
 			return nil, fmt.Errorf("factor %d (%s %s): %w", i, f.Energy, f.Region, err)
 		}
 	}
+	t.buildIndex()
 	return &t, nil
 }
 
@@ -158,10 +187,22 @@ func (f *Factor) validate() error {
 // and then its parents. Factors without a region match any region.
 func (t *Table) Lookup(energy, region string, at time.Time) (*Factor, bool) {
 	for r, depth := region, 0; depth < 8; depth++ {
-		for i := range t.Factors {
-			f := &t.Factors[i]
-			if f.Energy == energy && (f.Region == "" || f.Region == r) && f.covers(at) {
-				return f, true
+		if t.index != nil {
+			cands, known := t.index[lookupKey{energy, r}]
+			if !known {
+				cands = t.index[lookupKey{energy, ""}] // a region the table does not name
+			}
+			for _, i := range cands {
+				if f := &t.Factors[i]; f.covers(at) {
+					return f, true
+				}
+			}
+		} else {
+			for i := range t.Factors {
+				f := &t.Factors[i]
+				if f.Energy == energy && (f.Region == "" || f.Region == r) && f.covers(at) {
+					return f, true
+				}
 			}
 		}
 		parent, ok := t.Parents[r]

@@ -95,5 +95,6 @@ func (t *Table) With(extra *Table) *Table {
 	for k, v := range extra.Parents {
 		out.Parents[k] = v
 	}
+	out.buildIndex()
 	return out
 }
