@@ -298,6 +298,9 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Error("alert engine stopped", "err", err)
 			}
 		})
+		if s.cfg.MQTT.ShareGroup != "" {
+			wg.Go(func() { s.observe(ctx) })
+		}
 	}
 	wg.Go(func() {
 		for {
@@ -415,7 +418,8 @@ func (s *Service) writeLoop(ctx context.Context) error {
 				}
 			}
 			in.msg.Ack()
-			if s.alerts != nil {
+			if s.alerts != nil && s.cfg.MQTT.ShareGroup == "" {
+				// On a shared subscription the observer does this (observer.go).
 				s.alerts.ObserveReadings(in.gateway, in.env.Readings)
 				s.alerts.ObserveEvents(in.gateway, in.env.Events)
 			}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"math"
+	"net/http"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -28,7 +29,7 @@ func TestTwoCollectorsShareASubscription(t *testing.T) {
 	edgeAddr := freeAddr(t)
 	// Small envelopes, so that both collectors get work.
 	writeFile(t, filepath.Join(dir, "edge.yaml"), fmt.Sprintf(`
-gateway: gw-shared
+gateway: gw-01  # registered for ent-001..005 in configs/enterprises.yaml
 uplink: {broker: %s, linger: 50ms, batch_size: 12}
 buffer: {dir: ./edge-data}
 modbus:
@@ -48,8 +49,11 @@ metrics: {listen: %s}
 mqtt: {broker: %s, client_id: collector-%d, share_group: collectors}
 influxdb: {url: %s, token: x, bucket: %s}
 spool: {dir: ./c%d-data}
+enterprises: %s
+alerts: %s
+alerts_shard: {index: %d, count: 2}
 http: {listen: %s}
-`, broker.URL, i, influx.URL, influx.Bucket, i, addrs[i]))
+`, broker.URL, i, influx.URL, influx.Bucket, i, repoFile(t, "configs/enterprises.yaml"), repoFile(t, "configs/alerts.yaml"), i, addrs[i]))
 	}
 	startC := func(i int) *process {
 		return start(t, "park-collector", "-config", filepath.Join(dir, fmt.Sprintf("c%d.yaml", i)))
@@ -70,6 +74,12 @@ http: {listen: %s}
 	for i, a := range addrs {
 		if n, ok := metric(a, `parkcarbon_collector_messages_total{result="written"}`); !ok || n == 0 {
 			t.Errorf("collector %d wrote no message (%v, %v): the subscription is not shared", i, n, ok)
+		}
+		// Each instance runs the alerts of its shard, fed by its observer.
+		if resp, err := http.Get("http://" + a + "/api/alerts"); err != nil || resp.StatusCode != 200 {
+			t.Errorf("collector %d /api/alerts: %v", i, err)
+		} else {
+			resp.Body.Close()
 		}
 	}
 	c0.stop(t, 15*time.Second)
