@@ -3,6 +3,7 @@ package central
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -164,7 +165,36 @@ func (s *Service) publishDeadLetter(topic string, payload []byte, rej *rejection
 // acknowledge, so that a poison message is not redelivered forever.
 func (s *Service) rejectMessage(msg mqtt.Message, rej *rejection) {
 	s.m.messages.WithLabelValues(rej.reason).Inc()
-	s.log.Warn("message rejected", "topic", msg.Topic(), "reason", rej.reason, "err", rej.err)
+	if s.logThrottle.allow(rej.reason+" "+msg.Topic(), time.Now()) {
+		s.log.Warn("message rejected (further ones of this topic and reason are only counted for 5 minutes)",
+			"topic", msg.Topic(), "reason", rej.reason, "err", rej.err)
+	}
 	s.publishDeadLetter(msg.Topic(), msg.Payload(), rej)
 	msg.Ack()
+}
+
+// throttle lets a repeating log line through once per window per key: a
+// misconfigured gateway sending every second must not flood the log, and
+// the counters carry the rest (they are never throttled).
+type throttle struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+const throttleWindow = 5 * time.Minute
+
+func (t *throttle) allow(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		t.last = map[string]time.Time{}
+	}
+	if now.Sub(t.last[key]) < throttleWindow {
+		return false
+	}
+	if len(t.last) > 10000 { // bounded: forget everything rather than grow
+		clear(t.last)
+	}
+	t.last[key] = now
+	return true
 }

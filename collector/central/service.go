@@ -31,26 +31,27 @@ import (
 
 // Service is one collector instance.
 type Service struct {
-	cfg       *Config
-	log       *slog.Logger
-	m         *metrics
-	conv      Converter
-	influx    influxdb2.Client
-	writer    api.WriteAPIBlocking
-	rollups   *rollups
-	spool     *queue.Store
-	drainKick chan struct{}
-	client    mqtt.Client
-	inbox     chan inbound
-	stopped   chan struct{} // closed when the writer stops taking messages
-	connected atomic.Bool
-	seqMu     sync.Mutex
-	lastSeq   map[string]uint64 // per gateway; the only state kept, and only for a metric
-	writeErr  atomic.Pointer[string]
-	registry  *carbon.Registry // nil: no registry, no isolation
-	alerts    *alert.Engine    // nil: no alert rules
-	alertsCfg *alert.Config
-	mqttOpts  *mqtt.ClientOptions
+	cfg         *Config
+	log         *slog.Logger
+	m           *metrics
+	conv        Converter
+	influx      influxdb2.Client
+	writer      api.WriteAPIBlocking
+	rollups     *rollups
+	spool       *queue.Store
+	drainKick   chan struct{}
+	client      mqtt.Client
+	inbox       chan inbound
+	stopped     chan struct{} // closed when the writer stops taking messages
+	connected   atomic.Bool
+	seqMu       sync.Mutex
+	lastSeq     map[string]uint64 // per gateway; the only state kept, and only for a metric
+	writeErr    atomic.Pointer[string]
+	registry    *carbon.Registry // nil: no registry, no isolation
+	alerts      *alert.Engine    // nil: no alert rules
+	alertsCfg   *alert.Config
+	logThrottle throttle
+	mqttOpts    *mqtt.ClientOptions
 }
 
 // inbound is a message whose points wait to be written.
