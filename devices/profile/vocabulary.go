@@ -1,6 +1,10 @@
 package profile
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/parkcarbon/parkcarbon/internal/wire"
+)
 
 // The vocabulary is the storage contract of DESIGN.md: the quantities dashboards and alert
 // rules query, each in one base unit. A profile may name only these (or a custom quantity,
@@ -11,45 +15,9 @@ import "strings"
 const customPrefix = "x_"
 
 // BaseUnit returns the unit a quantity of energy is stored in, and whether the vocabulary
-// knows the quantity. Custom quantities (x_…) are not in the vocabulary.
-func BaseUnit(energy, quantity string) (unit string, ok bool) {
-	switch energy {
-	case "electricity":
-		switch quantity {
-		case "energy_import_total", "energy_export_total":
-			return "kWh", true
-		case "active_power":
-			return "kW", true
-		case "reactive_power":
-			return "kvar", true
-		case "power_factor":
-			return "1", true
-		case "voltage_l1", "voltage_l2", "voltage_l3":
-			return "V", true
-		case "current_l1", "current_l2", "current_l3":
-			return "A", true
-		case "frequency":
-			return "Hz", true
-		}
-	case "gas", "water":
-		switch quantity {
-		case "volume_total":
-			return "m³", true
-		case "flow_rate":
-			return "m³/h", true
-		}
-	case "heat":
-		switch quantity {
-		case "energy_total":
-			return "GJ", true
-		case "power":
-			return "kW", true
-		case "mass_total":
-			return "t", true
-		}
-	}
-	return "", false
-}
+// knows the quantity (wire.BaseUnit, DESIGN.md's table). Custom quantities (x_…) are not in
+// the vocabulary.
+func BaseUnit(energy, quantity string) (unit string, ok bool) { return wire.BaseUnit(energy, quantity) }
 
 // Quantities lists the vocabulary of energy, for error messages and listings.
 func Quantities(energy string) []string {

@@ -161,42 +161,7 @@ func dimensionBase(d dimension, energy string) string {
 
 // vocabulary is DESIGN.md's table of quantities and their base units, per energy kind.
 func vocabulary(energy, quantity string) (base string, ok bool) {
-	switch energy {
-	case wire.Electricity:
-		switch quantity {
-		case "energy_import_total", "energy_export_total":
-			return "kWh", true
-		case "active_power":
-			return "kW", true
-		case "reactive_power":
-			return "kvar", true
-		case "power_factor":
-			return "1", true
-		case "voltage_l1", "voltage_l2", "voltage_l3":
-			return "V", true
-		case "current_l1", "current_l2", "current_l3":
-			return "A", true
-		case "frequency":
-			return "Hz", true
-		}
-	case wire.Gas, wire.Water:
-		switch quantity {
-		case "volume_total":
-			return "m³", true
-		case "flow_rate":
-			return "m³/h", true
-		}
-	case wire.Heat:
-		switch quantity {
-		case "energy_total":
-			return "GJ", true
-		case "power":
-			return "kW", true
-		case "mass_total":
-			return "t", true
-		}
-	}
-	return "", false
+	return wire.BaseUnit(energy, quantity)
 }
 
 // baseUnit is the unit a quantity of an energy kind is stored in, given the unit the
