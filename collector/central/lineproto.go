@@ -7,11 +7,15 @@ import (
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
-// AppendLines appends the line protocol of an envelope's points — the same
-// points as Points, byte for byte as the client library would encode them —
-// without building a map per point: the collector's hot path. Tag values
-// are identifiers that wire.Validate checked, so they need no escaping
-// beyond the defensive one in lpTag.
+// AppendLines appends the line protocol of an envelope's points (DESIGN.md's
+// storage schema): a `reading` point per reading; per interval a
+// `consumption` point stamped at its end and, if it crosses hours, a
+// `consumption_split` share per hour stamped at the hour's start (the hourly
+// rollup spreads intervals with them); a `data_quality` point per event. The
+// bytes are what the client library writes for the same points (a test
+// compares them), built without a map per point: the collector's hot path.
+// Tag values are identifiers that wire.Validate checked, so they need no
+// escaping beyond the defensive one in lpTag.
 func (c *Converter) AppendLines(dst []byte, env *wire.Envelope) []byte {
 	for i := range env.Readings {
 		r := &env.Readings[i]
