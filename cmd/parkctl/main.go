@@ -19,6 +19,7 @@ commands:
   probe      read one meter once (or every --watch) and print every quantity with its raw registers
   plan       print the Modbus requests an edge.yaml makes per poll cycle
   profiles   list the built-in meter profiles and their quantities
+  load       publish envelopes at a rate and measure what reaches InfluxDB (throughput, loss, latency)
   validate   check config files (edge, collector, alerts, registry, evaluation, profiles, mappings)
   acl        print a Mosquitto ACL from the enterprise registry: gateways write only their enterprises' topics
   evaluate   compute the per-mu evaluation (亩均效益) of a period from InfluxDB and the registry
@@ -51,6 +52,8 @@ func main() {
 		err = runACL(ctx, args)
 	case "validate":
 		err = runValidate(ctx, args)
+	case "load":
+		err = runLoad(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

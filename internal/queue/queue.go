@@ -77,6 +77,10 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open fresh queue %s: %w", path, err)
 		}
 	}
+	// Batch waits this long for other committers to join a transaction. A
+	// bus commits one poll at a time, so bbolt's 10 ms default would put 10 ms
+	// on every poll of a sequential caller.
+	db.MaxBatchDelay = time.Millisecond
 	s.db = db
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketRecords, bucketState} {
