@@ -80,7 +80,9 @@ func (u *uplink) run(ctx context.Context, stopping <-chan struct{}) error {
 		}
 		select {
 		case <-stopping:
-			if u.store.Stats().Records == 0 {
+			// Drained, or the drain time is up (the broker may be down): what
+			// is left stays on disk for the next start.
+			if u.store.Stats().Records == 0 || ctx.Err() != nil {
 				return nil
 			}
 			// Still queued: one more round, until drained or ctx ends.
