@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strings"
 )
 
@@ -92,30 +91,30 @@ func ParseTopic(prefix, topic string) (enterprise, gateway string, err error) {
 	return parts[0], parts[1], nil
 }
 
-// idPattern keeps identifiers safe as InfluxDB tags and MQTT topic levels:
-// no comma, space, '=', newline, '+', '#' or '/' can reach line protocol.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
-
 // ValidID reports whether s may be used as a meter, enterprise, gateway or
-// quantity identifier.
-func ValidID(s string) bool { return idPattern.MatchString(s) }
+// quantity identifier: ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$, which keeps it
+// safe as an InfluxDB tag and an MQTT topic level (no comma, space, '=',
+// newline, '+', '#' or '/'). A loop, not a regexp: every reading's three
+// identifiers pass here on the collector's hot path.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // MaxReadings bounds one envelope, so one message cannot hold the collector's
 // memory hostage.
 const MaxReadings = 10000
-
-// Decode parses and validates an envelope. Every error names the field and,
-// for a reading, its index.
-func Decode(data []byte) (*Envelope, error) {
-	var env Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("decode envelope: %w", err)
-	}
-	if err := env.Validate(); err != nil {
-		return nil, err
-	}
-	return &env, nil
-}
 
 // Encode marshals an envelope.
 func Encode(env *Envelope) ([]byte, error) { return json.Marshal(env) }

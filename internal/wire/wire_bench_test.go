@@ -65,3 +65,19 @@ func BenchmarkValidID(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecode50Std is the same envelope through encoding/json, the path
+// anything unusual takes.
+func BenchmarkDecode50Std(b *testing.B) {
+	payload, err := Encode(benchEnvelope(50))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		if _, err := decodeStd(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
