@@ -1,6 +1,7 @@
 package central
 
 import (
+	"slices"
 	"time"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
@@ -29,23 +30,21 @@ const Hour = int64(time.Hour / time.Millisecond)
 // (since, end]: its end instant belongs to the hour before a boundary.
 func hourOf(endMs int64) int64 { return (endMs - 1) / Hour * Hour }
 
-// touchedHours lists, per enterprise, the hours whose rollup an envelope's
-// intervals change, and returns the number of intervals.
-func touchedHours(env *wire.Envelope, into map[string]map[int64]struct{}) (intervals int) {
+// touchedHours appends to into, once each, the hours whose rollup an
+// envelope's intervals change, and returns the number of intervals. Most
+// envelopes touch one hour: a slice, not a map per message.
+func touchedHours(env *wire.Envelope, into []int64) (_ []int64, intervals int) {
 	for i := range env.Readings {
 		r := &env.Readings[i]
 		if r.Delta == nil {
 			continue
 		}
 		intervals++
-		hours := into[r.Enterprise]
-		if hours == nil {
-			hours = map[int64]struct{}{}
-			into[r.Enterprise] = hours
-		}
 		for h := hourOf(r.Since + 1); h <= hourOf(r.TS); h += Hour {
-			hours[h] = struct{}{}
+			if !slices.Contains(into, h) {
+				into = append(into, h)
+			}
 		}
 	}
-	return intervals
+	return into, intervals
 }

@@ -50,9 +50,8 @@ func (s *Service) fillGap(ctx context.Context, gateway string, ev wire.Event) er
 	if err := s.writer.WriteRecord(ctx, string(s.conv.AppendLines(nil, env))); err != nil {
 		return fmt.Errorf("fill gap of %s: %w", ev.Meter, err)
 	}
-	touched := map[string]map[int64]struct{}{}
-	touchedHours(env, touched)
-	s.rollups.touch(touched)
+	hours, _ := touchedHours(env, nil)
+	s.rollups.touch(hours...)
 	s.m.gapFills.WithLabelValues("filled").Inc()
 	s.log.Info("filled a meter's interval across a lost edge state", "meter", ev.Meter, "since", r.Since, "amount", d)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
@@ -48,7 +49,7 @@ func (c *Converter) AppendLines(dst []byte, env *wire.Envelope) []byte {
 			dst = lpField(dst, ',', "factor_kg_per_unit", res.FactorKgPerUnit)
 		}
 		dst = lpTime(dst, r.TS)
-		dst = c.appendSplit(dst, r, scope)
+		dst = c.appendSplit(dst, r, scope, &res)
 	}
 	for i := range env.Events {
 		ev := &env.Events[i]
@@ -65,8 +66,9 @@ func (c *Converter) AppendLines(dst []byte, env *wire.Envelope) []byte {
 	return dst
 }
 
-// appendSplit is splitPoints in line protocol.
-func (c *Converter) appendSplit(dst []byte, r *wire.Reading, scope string) []byte {
+// appendSplit is splitPoints in line protocol; whole is the interval's
+// conversion, which the share of its last hour also carries.
+func (c *Converter) appendSplit(dst []byte, r *wire.Reading, scope string, whole *carbon.Result) []byte {
 	first, last := hourOf(r.Since+1), hourOf(r.TS)
 	if first == last {
 		return dst
@@ -94,6 +96,15 @@ func (c *Converter) appendSplit(dst []byte, r *wire.Reading, scope string) []byt
 			dst = lpField(dst, ',', "co2_kg", res.CO2kg)
 		}
 		dst = lpField(dst, ',', "coal_kgce", res.CoalKgce)
+		if h == last {
+			// The interval's consumption point falls in this hour too: the
+			// rollup subtracts it and adds the shares (rollup.go).
+			dst = lpField(dst, ',', "interval_amount", *r.Delta)
+			if whole.HasFactor {
+				dst = lpField(dst, ',', "interval_co2_kg", whole.CO2kg)
+			}
+			dst = lpField(dst, ',', "interval_coal_kgce", whole.CoalKgce)
+		}
 		dst = lpTime(dst, h)
 	}
 	return dst

@@ -41,7 +41,7 @@ func (c *Converter) Points(dst []*write.Point, env *wire.Envelope) []*write.Poin
 			"scope": strconv.Itoa(res.Scope),
 		}
 		dst = append(dst, write.NewPoint("consumption", tags, fields, ts))
-		dst = c.splitPoints(dst, r, tags)
+		dst = c.splitPoints(dst, r, tags, fields)
 	}
 	for i := range env.Events {
 		ev := &env.Events[i]
@@ -58,7 +58,7 @@ func (c *Converter) Points(dst []*write.Point, env *wire.Envelope) []*write.Poin
 // within the hour. The part tag keeps the pieces of one meter apart: in one
 // hour a meter has at most one interval coming in (tail), one going out
 // (head), or one spanning it (full).
-func (c *Converter) splitPoints(dst []*write.Point, r *wire.Reading, tags map[string]string) []*write.Point {
+func (c *Converter) splitPoints(dst []*write.Point, r *wire.Reading, tags map[string]string, whole map[string]any) []*write.Point {
 	first, last := hourOf(r.Since+1), hourOf(r.TS)
 	if first == last {
 		return dst
@@ -82,6 +82,13 @@ func (c *Converter) splitPoints(dst []*write.Point, r *wire.Reading, tags map[st
 		fields := map[string]any{"amount": share, "coal_kgce": res.CoalKgce}
 		if res.HasFactor {
 			fields["co2_kg"] = res.CO2kg
+		}
+		if h == last {
+			for _, k := range []string{"amount", "co2_kg", "coal_kgce"} {
+				if v, ok := whole[k]; ok {
+					fields["interval_"+k] = v
+				}
+			}
 		}
 		dst = append(dst, write.NewPoint("consumption_split", ptags, fields, time.UnixMilli(h)))
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,43 +12,45 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 )
 
-// rollups recomputes consumption_hourly for the (enterprise, hour) buckets
-// that written batches touched, from what is stored: idempotent under
-// replays, late data and several collectors, since every recompute reads the
-// same stored points and writes the same point (series + hour).
+// rollups recomputes consumption_hourly for the hours that written batches
+// touched, from what is stored: idempotent under replays, late data and
+// several collectors, since every recompute sums the same stored points and
+// writes the same points (series + hour).
+//
+// InfluxDB does the sums (two Flux queries per hour, grouped by enterprise,
+// energy and scope), so the collector reads a few rows per enterprise, not
+// every interval of the hour: at 10,000 readings/s the old way of reading
+// each interval back cost the collector half its CPU (BENCHMARKS.md).
 type rollups struct {
 	query    api.QueryAPI
 	write    api.WriteAPIBlocking
 	bucket   string
 	debounce time.Duration
-	log      *slog.Logger
-	m        *metrics
+	// share bounds the time spent recomputing: after a pass that took d the
+	// next waits at least d/share, so a busy hour with millions of intervals
+	// costs InfluxDB a bounded share of its time, not all of it.
+	share float64
+	log   *slog.Logger
+	m     *metrics
 
 	mu      sync.Mutex
-	pending map[string]map[int64]struct{} // enterprise → hour starts (epoch ms)
+	pending map[int64]struct{} // hour starts, epoch ms
 	kick    chan struct{}
 }
 
 func newRollups(q api.QueryAPI, w api.WriteAPIBlocking, bucket string, log *slog.Logger, m *metrics) *rollups {
-	return &rollups{query: q, write: w, bucket: bucket, debounce: time.Second, log: log, m: m,
-		pending: map[string]map[int64]struct{}{}, kick: make(chan struct{}, 1)}
+	return &rollups{query: q, write: w, bucket: bucket, debounce: time.Second, share: 0.2, log: log, m: m,
+		pending: map[int64]struct{}{}, kick: make(chan struct{}, 1)}
 }
 
-// touch marks buckets to recompute; call it once their points are stored.
-func (r *rollups) touch(t map[string]map[int64]struct{}) {
-	if len(t) == 0 {
+// touch marks hours to recompute; call it once their points are stored.
+func (r *rollups) touch(hours ...int64) {
+	if len(hours) == 0 {
 		return
 	}
 	r.mu.Lock()
-	for ent, hours := range t {
-		p := r.pending[ent]
-		if p == nil {
-			p = map[int64]struct{}{}
-			r.pending[ent] = p
-		}
-		for h := range hours {
-			p[h] = struct{}{}
-		}
+	for _, h := range hours {
+		r.pending[h] = struct{}{}
 	}
 	r.mu.Unlock()
 	select {
@@ -59,15 +59,15 @@ func (r *rollups) touch(t map[string]map[int64]struct{}) {
 	}
 }
 
-// run recomputes pending buckets until ctx is done. It waits debounce after
-// a kick so that a busy hour is recomputed once per second, not per batch.
-// At start it recomputes the recent hours (a collector that stopped or
-// crashed between a write and its rollup leaves them stale); when stopping,
-// it recomputes what is pending, for at most flushTimeout.
+// run recomputes pending hours until ctx is done. It waits debounce after a
+// kick so that a busy hour is recomputed about once per second, not per
+// batch (longer if a pass is slow: see share). At start it recomputes the
+// recent hours (a collector that stopped or crashed between a write and its
+// rollup leaves them stale); when stopping, it recomputes what is pending,
+// for at most flushTimeout.
 func (r *rollups) run(ctx context.Context) {
-	if err := r.touchRecent(ctx, 3); err != nil && ctx.Err() == nil {
-		r.log.Warn("cannot list recent enterprises for the hourly rollup", "err", err)
-	}
+	r.touchRecent(3, time.Now())
+	wait := r.debounce
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,77 +80,53 @@ func (r *rollups) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			continue // flush on the next turn
-		case <-time.After(r.debounce):
+		case <-time.After(wait):
 		}
+		start := time.Now()
 		r.runPending(ctx)
+		wait = max(r.debounce, time.Duration(float64(time.Since(start))*(1-r.share)/r.share))
 	}
 }
 
 const flushTimeout = 5 * time.Second
 
-// touchRecent marks the last n hours of every enterprise with consumption in them.
-func (r *rollups) touchRecent(ctx context.Context, n int64) error {
-	now := time.Now().UnixMilli()
-	from := hourOf(now+1) - (n-1)*Hour
-	q := fmt.Sprintf(`from(bucket: %q)
-  |> range(start: %s)
-  |> filter(fn: (r) => r._measurement == "consumption" and r._field == "amount")
-  |> keep(columns: ["enterprise"]) |> distinct(column: "enterprise")`, r.bucket, fluxTime(from))
-	res, err := r.query.Query(ctx, q)
-	if err != nil {
-		return err
+// touchRecent marks the last n hours up to now.
+func (r *rollups) touchRecent(n int64, now time.Time) {
+	last := hourOf(now.UnixMilli() + 1)
+	hours := make([]int64, 0, n)
+	for h := last - (n-1)*Hour; h <= last; h += Hour {
+		hours = append(hours, h)
 	}
-	defer res.Close()
-	touched := map[string]map[int64]struct{}{}
-	for res.Next() {
-		ent, _ := res.Record().Value().(string)
-		if ent == "" {
-			continue
-		}
-		hours := map[int64]struct{}{}
-		for h := from; h <= hourOf(now+1); h += Hour {
-			hours[h] = struct{}{}
-		}
-		touched[ent] = hours
-	}
-	if err := res.Err(); err != nil {
-		return err
-	}
-	r.touch(touched)
-	return nil
+	r.touch(hours...)
 }
 
 func (r *rollups) runPending(ctx context.Context) {
 	r.mu.Lock()
-	work := r.pending
-	r.pending = map[string]map[int64]struct{}{}
+	hours := make([]int64, 0, len(r.pending))
+	for h := range r.pending {
+		hours = append(hours, h)
+	}
+	clear(r.pending)
 	r.mu.Unlock()
-	for ent, hours := range work {
-		hs := make([]int64, 0, len(hours))
-		for h := range hours {
-			hs = append(hs, h)
-		}
-		slices.Sort(hs)
-		if err := r.recompute(ctx, ent, hs); err != nil {
+	slices.Sort(hours)
+	for i, h := range hours {
+		if err := r.recompute(ctx, h); err != nil {
 			if ctx.Err() != nil {
-				r.log.Warn("hourly rollup not recomputed before stopping", "enterprise", ent, "hours", len(hs))
-				continue
+				r.log.Warn("hourly rollup not recomputed before stopping", "hours", len(hours)-i)
+				return
 			}
 			r.m.rollupErrors.Inc()
-			r.log.Warn("hourly rollup failed; will retry", "enterprise", ent, "hours", len(hs), "err", err)
-			r.touch(map[string]map[int64]struct{}{ent: hours})
+			r.log.Warn("hourly rollup failed; will retry", "hour", time.UnixMilli(h).UTC(), "err", err)
+			r.touch(h)
 			continue
 		}
-		r.m.rollups.Add(float64(len(hs)))
+		r.m.rollups.Inc()
 	}
 }
 
 type sums struct{ amount, co2, coal float64 }
 
-type hourKey struct {
-	hour          int64
-	energy, scope string
-}
+type bucketKey struct{ enterprise, energy, scope string }
 
 func fluxTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339Nano) }
 
@@ -161,59 +137,61 @@ func fluxTimeBefore(ms int64) string {
 	return time.UnixMilli(ms).Add(-500 * time.Microsecond).UTC().Format(time.RFC3339Nano)
 }
 
-// recompute sums, for each hour, the intervals lying within it and the
-// shares of those crossing into it (consumption_split), and writes them.
-func (r *rollups) recompute(ctx context.Context, enterprise string, hours []int64) error {
-	want := map[int64]bool{}
-	for _, h := range hours {
-		want[h] = true
-	}
-	first, last := hours[0], hours[len(hours)-1]
-	acc := map[hourKey]*sums{}
-	add := func(k hourKey, amount, co2, coal float64) {
+// recompute writes every enterprise's consumption_hourly of the hour h:
+//
+//	Σ consumption ending in (h, h+1h]                (an end on a boundary belongs to the hour before it)
+//	− Σ interval_* of the consumption_split at h     (those of them that began in an earlier hour)
+//	+ Σ consumption_split at h                       (the shares of crossing intervals in this hour)
+//
+// The split point of an interval's last hour carries the interval's whole
+// amounts (interval_amount, interval_co2_kg, interval_coal_kgce) so that
+// InfluxDB can do all three sums without the collector reading intervals.
+func (r *rollups) recompute(ctx context.Context, h int64) error {
+	acc := map[bucketKey]*sums{}
+	add := func(k bucketKey, field string, v float64) {
 		s := acc[k]
 		if s == nil {
 			s = &sums{}
 			acc[k] = s
 		}
-		s.amount += amount
-		s.co2 += co2
-		s.coal += coal
+		switch field {
+		case "amount":
+			s.amount += v
+		case "co2_kg":
+			s.co2 += v
+		case "coal_kgce":
+			s.coal += v
+		case "interval_amount":
+			s.amount -= v
+		case "interval_co2_kg":
+			s.co2 -= v
+		case "interval_coal_kgce":
+			s.coal -= v
+		}
 	}
-	// Intervals ending in (first, last+1h]: an end on a boundary belongs to the hour before it.
+	const sum = `
+  |> group(columns: ["enterprise", "energy", "scope", "_field"])
+  |> sum()`
 	q := fmt.Sprintf(`from(bucket: %q)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "consumption" and r.enterprise == %q)
-  |> filter(fn: (r) => r._field == "amount" or r._field == "co2_kg" or r._field == "coal_kgce" or r._field == "duration_s")
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`,
-		r.bucket, fluxTime(first+1), fluxTimeBefore(last+Hour+1), enterprise)
-	if err := r.each(ctx, q, func(t int64, energy, scope string, f map[string]float64) {
-		h := hourOf(t)
-		since := t - int64(math.Round(f["duration_s"]*1000))
-		if want[h] && since >= h {
-			add(hourKey{h, energy, scope}, f["amount"], f["co2_kg"], f["coal_kgce"])
-		}
-	}); err != nil {
+  |> filter(fn: (r) => r._measurement == "consumption" and (r._field == "amount" or r._field == "co2_kg" or r._field == "coal_kgce"))`+sum,
+		r.bucket, fluxTime(h+1), fluxTimeBefore(h+Hour+1))
+	if err := r.each(ctx, q, add); err != nil {
 		return err
 	}
 	q = fmt.Sprintf(`from(bucket: %q)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "consumption_split" and r.enterprise == %q)
-  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")`,
-		r.bucket, fluxTime(first), fluxTimeBefore(last+1), enterprise)
-	if err := r.each(ctx, q, func(t int64, energy, scope string, f map[string]float64) {
-		if want[t] {
-			add(hourKey{t, energy, scope}, f["amount"], f["co2_kg"], f["coal_kgce"])
-		}
-	}); err != nil {
+  |> filter(fn: (r) => r._measurement == "consumption_split")`+sum,
+		r.bucket, fluxTime(h), fluxTimeBefore(h+1))
+	if err := r.each(ctx, q, add); err != nil {
 		return err
 	}
 	points := make([]*write.Point, 0, len(acc))
 	for k, s := range acc {
 		points = append(points, write.NewPoint("consumption_hourly",
-			map[string]string{"enterprise": enterprise, "energy": k.energy, "scope": k.scope},
-			map[string]any{"amount": s.amount, "co2_kg": s.co2, "coal_kgce": s.coal},
-			time.UnixMilli(k.hour)))
+			map[string]string{"enterprise": k.enterprise, "energy": k.energy, "scope": k.scope},
+			map[string]any{"amount": tidy(s.amount), "co2_kg": tidy(s.co2), "coal_kgce": tidy(s.coal)},
+			time.UnixMilli(h)))
 	}
 	if len(points) == 0 {
 		return nil
@@ -224,25 +202,33 @@ func (r *rollups) recompute(ctx context.Context, enterprise string, hours []int6
 	return nil
 }
 
-// each runs a pivoted query and calls fn per row with its numeric fields.
-func (r *rollups) each(ctx context.Context, q string, fn func(t int64, energy, scope string, f map[string]float64)) error {
+// tidy turns what the subtraction leaves of nothing (a few ulps either
+// side of zero) into zero: an hour of only crossing intervals shows 0, not
+// -1e-16.
+func tidy(v float64) float64 {
+	if v > -1e-9 && v < 1e-9 {
+		return 0
+	}
+	return v
+}
+
+// each runs a summing query and calls fn per row.
+func (r *rollups) each(ctx context.Context, q string, fn func(k bucketKey, field string, v float64)) error {
 	res, err := r.query.Query(ctx, q)
 	if err != nil {
 		return fmt.Errorf("query: %w", err)
 	}
 	defer res.Close()
-	f := map[string]float64{}
 	for res.Next() {
 		rec := res.Record()
-		clear(f)
-		for k, v := range rec.Values() {
-			if x, ok := v.(float64); ok && !strings.HasPrefix(k, "_") {
-				f[k] = x
-			}
+		v, ok := rec.Value().(float64)
+		if !ok {
+			continue
 		}
+		ent, _ := rec.ValueByKey("enterprise").(string)
 		energy, _ := rec.ValueByKey("energy").(string)
 		scope, _ := rec.ValueByKey("scope").(string)
-		fn(rec.Time().UnixMilli(), energy, scope, f)
+		fn(bucketKey{ent, energy, scope}, rec.Field(), v)
 	}
 	if err := res.Err(); err != nil {
 		return fmt.Errorf("query: %w", err)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,7 +65,7 @@ type inbound struct {
 	npoints   int
 	n         int // readings
 	intervals int
-	touched   map[string]map[int64]struct{}
+	hours     []int64 // touched by its intervals
 }
 
 // New builds the service and opens its spool; it connects to nothing until Run.
@@ -338,8 +339,7 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 		// received − sent: transit time plus the gateway clock's error.
 		s.m.clockSkew.WithLabelValues(env.Gateway).Set(float64(now.UnixMilli()-env.SentAt) / 1000)
 	}
-	touched := map[string]map[int64]struct{}{}
-	intervals := touchedHours(env, touched)
+	hours, intervals := touchedHours(env, nil)
 	var gaps []wire.Event
 	for _, ev := range env.Events {
 		if ev.Kind == "gap" && *s.cfg.Ingest.FillGaps {
@@ -348,7 +348,7 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 	}
 	lines := s.conv.AppendLines(nil, env)
 	select {
-	case s.inbox <- inbound{msg: msg, env: env, lines: lines, npoints: bytes.Count(lines, []byte{'\n'}), n: len(env.Readings), intervals: intervals, touched: touched, gateway: env.Gateway, gaps: gaps}:
+	case s.inbox <- inbound{msg: msg, env: env, lines: lines, npoints: bytes.Count(lines, []byte{'\n'}), n: len(env.Readings), intervals: intervals, hours: hours, gateway: env.Gateway, gaps: gaps}:
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
 	}
@@ -382,6 +382,7 @@ func (s *Service) checkSeq(env *wire.Envelope) {
 func (s *Service) writeLoop(ctx context.Context) error {
 	var batch []inbound
 	var lines []byte
+	var touched []int64
 	var npoints int
 	for {
 		batch, lines, npoints = batch[:0], lines[:0], 0
@@ -400,16 +401,20 @@ func (s *Service) writeLoop(ctx context.Context) error {
 				break fill
 			}
 		}
-		touched := map[string]map[int64]struct{}{}
+		touched = touched[:0]
 		for _, in := range batch {
-			mergeTouched(touched, in.touched)
+			for _, h := range in.hours {
+				if !slices.Contains(touched, h) {
+					touched = append(touched, h)
+				}
+			}
 		}
 		res := s.store(ctx, lines, npoints, touched)
 		if res == stopped {
 			return nil // stopping: unacknowledged messages come back from the broker
 		}
 		if res == written {
-			s.rollups.touch(touched) // spooled batches are touched when the drainer writes them
+			s.rollups.touch(touched...) // spooled batches are touched when the drainer writes them
 		}
 		for _, in := range batch {
 			for _, ev := range in.gaps {
@@ -450,22 +455,11 @@ func (r storeResult) String() string {
 	return [...]string{"stopped", "written", "spooled"}[r]
 }
 
-func mergeTouched(into, from map[string]map[int64]struct{}) {
-	for ent, hours := range from {
-		if into[ent] == nil {
-			into[ent] = map[int64]struct{}{}
-		}
-		for h := range hours {
-			into[ent][h] = struct{}{}
-		}
-	}
-}
-
 // store makes points durable: written to InfluxDB, or, if InfluxDB cannot
 // take them now, appended to the spool (always to the spool while it holds
 // anything, to keep the order). It retries until they are durable or ctx is
 // done.
-func (s *Service) store(ctx context.Context, lines []byte, npoints int, touched map[string]map[int64]struct{}) storeResult {
+func (s *Service) store(ctx context.Context, lines []byte, npoints int, touched []int64) storeResult {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		if s.spool.Stats().Records == 0 {
@@ -508,7 +502,7 @@ func (s *Service) store(ctx context.Context, lines []byte, npoints int, touched 
 // writeGood isolates the points InfluxDB refuses (by halving the batch) so
 // that their neighbours are still stored; the refused ones are counted and
 // logged, never retried.
-func (s *Service) writeGood(ctx context.Context, lines []string, touched map[string]map[int64]struct{}, err error) {
+func (s *Service) writeGood(ctx context.Context, lines []string, touched []int64, err error) {
 	if len(lines) == 1 {
 		s.m.rejectedPoints.Inc()
 		s.log.Error("influxdb refused a point; dropped", "point", lines[0], "err", err)

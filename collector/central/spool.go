@@ -38,18 +38,15 @@ func retryAfter(err error) time.Duration {
 // spoolRecord is one batch on disk: its line protocol and the rollup buckets it
 // touches, recomputed once the drainer has written it.
 type spoolRecord struct {
-	Lines   string             `json:"lines"`
+	Lines string  `json:"lines"`
+	Hours []int64 `json:"hours,omitempty"`
+	// Touched is how collectors before the hours field wrote them (per
+	// enterprise): a spool survives an upgrade.
 	Touched map[string][]int64 `json:"touched,omitempty"`
 }
 
-func encodeBatch(lines []byte, touched map[string]map[int64]struct{}) ([]byte, error) {
-	rec := spoolRecord{Lines: string(lines), Touched: map[string][]int64{}}
-	for ent, hours := range touched {
-		for h := range hours {
-			rec.Touched[ent] = append(rec.Touched[ent], h)
-		}
-	}
-	return json.Marshal(rec)
+func encodeBatch(lines []byte, hours []int64) ([]byte, error) {
+	return json.Marshal(spoolRecord{Lines: string(lines), Hours: hours})
 }
 
 // drainSpool writes spooled batches in order until the spool is empty or ctx
@@ -82,14 +79,10 @@ func (s *Service) drainSpool(ctx context.Context) {
 			} else {
 				s.m.writes.Inc()
 				s.writeErr.Store(nil)
-				touched := map[string]map[int64]struct{}{}
-				for ent, hs := range rec.Touched {
-					touched[ent] = map[int64]struct{}{}
-					for _, h := range hs {
-						touched[ent][h] = struct{}{}
-					}
+				s.rollups.touch(rec.Hours...)
+				for _, hs := range rec.Touched {
+					s.rollups.touch(hs...)
 				}
-				s.rollups.touch(touched)
 			}
 			if err := s.spool.Delete([]uint64{recs[0].Seq}); err != nil {
 				s.log.Error("delete from spool", "err", err)
@@ -112,7 +105,7 @@ func (s *Service) drainSpool(ctx context.Context) {
 	}
 }
 
-func (s *Service) spoolAppend(lines []byte, touched map[string]map[int64]struct{}) error {
+func (s *Service) spoolAppend(lines []byte, touched []int64) error {
 	rec, err := encodeBatch(lines, touched)
 	if err != nil {
 		return err
