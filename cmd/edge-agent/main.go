@@ -22,14 +22,15 @@ import (
 func main() {
 	configPath := flag.String("config", "edge.yaml", "path of the edge agent's YAML config")
 	check := flag.Bool("config.check", false, "validate the config and exit")
+	profile := flag.Bool("pprof", false, "serve Go profiles under /debug/pprof/ on the metrics listener")
 	flag.Parse()
-	if err := run(*configPath, *check); err != nil {
+	if err := run(*configPath, *check, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "edge-agent:", err)
 		os.Exit(1)
 	}
 }
 
-func run(configPath string, check bool) error {
+func run(configPath string, check, profile bool) error {
 	cfg, warnings, err := edge.LoadConfig(configPath)
 	if err != nil {
 		return err
@@ -56,6 +57,9 @@ func run(configPath string, check bool) error {
 	srv, err := admin.Listen(cfg.Metrics.Listen, reg)
 	if err != nil {
 		return err
+	}
+	if profile {
+		srv.Profile("")
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {

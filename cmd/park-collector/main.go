@@ -20,14 +20,15 @@ import (
 func main() {
 	configPath := flag.String("config", "collector.yaml", "path of the collector's YAML config")
 	check := flag.Bool("config.check", false, "validate the config and exit")
+	profile := flag.Bool("pprof", false, "serve Go profiles under /debug/pprof/ on http.listen (behind http.token if set)")
 	flag.Parse()
-	if err := run(*configPath, *check); err != nil {
+	if err := run(*configPath, *check, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "park-collector:", err)
 		os.Exit(1)
 	}
 }
 
-func run(configPath string, check bool) error {
+func run(configPath string, check, profile bool) error {
 	cfg, warnings, err := central.LoadConfig(configPath)
 	if err != nil {
 		return err
@@ -65,6 +66,9 @@ func run(configPath string, check bool) error {
 	token, err := cfg.HTTP.APIToken()
 	if err != nil {
 		return err
+	}
+	if profile {
+		srv.Profile(token) // never public: profiles show internals
 	}
 	if *cfg.HTTP.PublicStatus {
 		token = ""

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -117,4 +118,15 @@ func Bearer(token string, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Profile serves Go's profiles under /debug/pprof/ (net/http/pprof) behind
+// token, if one is set. Binaries offer it behind a -pprof flag only: a
+// profile shows internals, and a CPU profile costs CPU while it runs.
+func (s *Server) Profile(token string) {
+	s.Mux.Handle("GET /debug/pprof/", Bearer(token, http.HandlerFunc(pprof.Index)))
+	s.Mux.Handle("GET /debug/pprof/cmdline", Bearer(token, http.HandlerFunc(pprof.Cmdline)))
+	s.Mux.Handle("GET /debug/pprof/profile", Bearer(token, http.HandlerFunc(pprof.Profile)))
+	s.Mux.Handle("GET /debug/pprof/symbol", Bearer(token, http.HandlerFunc(pprof.Symbol)))
+	s.Mux.Handle("GET /debug/pprof/trace", Bearer(token, http.HandlerFunc(pprof.Trace)))
 }

@@ -32,3 +32,34 @@ func TestBearer(t *testing.T) {
 		t.Fatal("nil handler")
 	}
 }
+
+// Profiles are served only when asked for, and then behind the token.
+func TestProfile(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path, auth string) int {
+		t.Helper()
+		req := httptest.NewRequest("GET", path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		s.Mux.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := get("/debug/pprof/heap", ""); code != http.StatusNotFound {
+		t.Fatalf("pprof without the flag: %d, want 404", code)
+	}
+	s.Profile("t0ken")
+	if code := get("/debug/pprof/heap", ""); code != http.StatusUnauthorized {
+		t.Fatalf("pprof without the token: %d, want 401", code)
+	}
+	if code := get("/debug/pprof/heap?debug=1", "Bearer t0ken"); code != http.StatusOK {
+		t.Fatalf("heap profile: %d, want 200", code)
+	}
+	if code := get("/debug/pprof/", "Bearer t0ken"); code != http.StatusOK {
+		t.Fatalf("pprof index: %d, want 200", code)
+	}
+}
