@@ -223,11 +223,13 @@ func BenchmarkMessage(b *testing.B) {
 	s := benchService(b)
 	written := s.m.messages.WithLabelValues(written.String())
 	var touched []int64
+	var lines []byte
 	b.ReportAllocs()
 	for b.Loop() {
 		s.onMessage(nil, msg)
 		in := <-s.inbox
 		// The writer's share per message (writeLoop), short of the write.
+		lines = s.takeLines(lines[:0], &in)
 		touched = touched[:0]
 		for _, h := range in.hours {
 			if !slices.Contains(touched, h) {
