@@ -30,6 +30,10 @@ type Options struct {
 	// NoSync skips the fsync of each commit: faster, but a power cut may lose
 	// the last commits. Off by default.
 	NoSync bool
+	// Items counts what a record holds (readings, say, when a record is a
+	// batch of them), for Stats.Items, Stats.DroppedItems and PeekItems.
+	// nil: one item per record.
+	Items func(data []byte) int
 }
 
 // Record is one queued payload and its position.
@@ -40,11 +44,13 @@ type Record struct {
 
 // Stats are counters a Store keeps since it was opened.
 type Stats struct {
-	Records  int
-	Bytes    int64
-	Dropped  uint64 // dropped because MaxBytes was exceeded
-	Corrupt  uint64 // records whose checksum failed, cut out when read
-	Reopened bool   // the file could not be opened and was set aside
+	Records      int
+	Items        int // what the records hold, as counted by Options.Items
+	Bytes        int64
+	Dropped      uint64 // records dropped because MaxBytes was exceeded
+	DroppedItems uint64 // the items they held
+	Corrupt      uint64 // records whose checksum failed, cut out when read
+	Reopened     bool   // the file could not be opened and was set aside
 }
 
 // Store is a durable FIFO plus state, safe for concurrent use.
@@ -52,19 +58,24 @@ type Store struct {
 	db   *bolt.DB
 	opts Options
 
-	mu      sync.Mutex
-	records int
-	bytes   int64
-	dropped uint64
-	corrupt uint64
-	reset   bool
-	notify  chan struct{}
+	mu           sync.Mutex
+	records      int
+	items        int
+	bytes        int64
+	dropped      uint64
+	droppedItems uint64
+	corrupt      uint64
+	reset        bool
+	notify       chan struct{}
 }
 
 // Open opens or creates the store at path. A file that cannot be opened
 // (torn, corrupted) is renamed aside with a .corrupt suffix and a fresh one is
 // started: the agent must come up and keep measuring, whatever the disk did.
 func Open(path string, opts Options) (*Store, error) {
+	if opts.Items == nil {
+		opts.Items = func([]byte) int { return 1 }
+	}
 	s := &Store{opts: opts, notify: make(chan struct{}, 1)}
 	db, err := openBolt(path, opts)
 	if err != nil {
@@ -90,6 +101,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return tx.Bucket(bucketRecords).ForEach(func(_, v []byte) error {
 			s.records++
+			s.items += s.itemsOf(v)
 			s.bytes += int64(len(v))
 			return nil
 		})
@@ -136,21 +148,23 @@ func (s *Store) Notify() <-chan struct{} { return s.notify }
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Records: s.records, Bytes: s.bytes, Dropped: s.dropped, Corrupt: s.corrupt, Reopened: s.reset}
+	return Stats{Records: s.records, Items: s.items, Bytes: s.bytes, Dropped: s.dropped, DroppedItems: s.droppedItems,
+		Corrupt: s.corrupt, Reopened: s.reset}
 }
 
-func key(seq uint64) []byte {
-	var k [8]byte
-	binary.BigEndian.PutUint64(k[:], seq)
-	return k[:]
+// itemsOf counts the items of a stored (framed) value; a damaged one holds
+// none that can be read.
+func (s *Store) itemsOf(v []byte) int {
+	if data, ok := unframe(v); ok {
+		return s.opts.Items(data)
+	}
+	return 0
 }
 
-// frame prefixes data with its CRC-32C.
-func frame(data []byte) []byte {
-	v := make([]byte, 4+len(data))
-	binary.BigEndian.PutUint32(v, crc32.Checksum(data, castagnoli))
-	copy(v[4:], data)
-	return v
+// appendFrame appends data prefixed with its CRC-32C.
+func appendFrame(b, data []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(data, castagnoli))
+	return append(b, data...)
 }
 
 func unframe(v []byte) ([]byte, bool) {
@@ -164,21 +178,33 @@ func unframe(v []byte) ([]byte, bool) {
 // durable transaction. When the store is over MaxBytes afterwards, the
 // oldest records are dropped in the same transaction.
 func (s *Store) Commit(records [][]byte, state map[string][]byte) error {
-	var added, dropped int
+	// One buffer holds every framed record and key: bbolt keeps references
+	// to them until the transaction ends, and Batch may run fn twice.
+	size := 0
+	for _, r := range records {
+		size += 4 + len(r) + 8
+	}
+	buf := make([]byte, 0, size)
+	var added, dropped, addedItems, droppedItems int
 	var addedBytes, droppedBytes int64
 	err := s.db.Batch(func(tx *bolt.Tx) error {
-		added, dropped, addedBytes, droppedBytes = 0, 0, 0, 0
+		added, dropped, addedItems, droppedItems, addedBytes, droppedBytes = 0, 0, 0, 0, 0, 0
+		buf := buf[:0]
 		b := tx.Bucket(bucketRecords)
 		for _, r := range records {
 			seq, err := b.NextSequence()
 			if err != nil {
 				return err
 			}
-			v := frame(r)
-			if err := b.Put(key(seq), v); err != nil {
+			start := len(buf)
+			buf = binary.BigEndian.AppendUint64(buf, seq)
+			buf = appendFrame(buf, r)
+			k, v := buf[start:start+8], buf[start+8:]
+			if err := b.Put(k, v); err != nil {
 				return err
 			}
 			added++
+			addedItems += s.opts.Items(r)
 			addedBytes += int64(len(v))
 		}
 		st := tx.Bucket(bucketState)
@@ -201,6 +227,7 @@ func (s *Store) Commit(records [][]byte, state map[string][]byte) error {
 			for k, v := c.First(); k != nil && over > 0; k, v = c.Next() {
 				over -= int64(len(v))
 				dropped++
+				droppedItems += s.itemsOf(v)
 				droppedBytes += int64(len(v))
 				if err := c.Delete(); err != nil {
 					return err
@@ -214,8 +241,10 @@ func (s *Store) Commit(records [][]byte, state map[string][]byte) error {
 	}
 	s.mu.Lock()
 	s.records += added - dropped
+	s.items += addedItems - droppedItems
 	s.bytes += addedBytes - droppedBytes
 	s.dropped += uint64(dropped)
+	s.droppedItems += uint64(droppedItems)
 	s.mu.Unlock()
 	if added > 0 {
 		select {
@@ -230,44 +259,80 @@ func (s *Store) Commit(records [][]byte, state map[string][]byte) error {
 // are removed and counted, never returned.
 func (s *Store) Peek(n int) ([]Record, error) {
 	var out []Record
+	err := s.scan(func(seq uint64, data []byte) bool {
+		if len(out) == n {
+			return false
+		}
+		out = append(out, Record{Seq: seq, Data: append([]byte(nil), data...)})
+		return true
+	})
+	return out, err
+}
+
+// PeekItems calls fn with the oldest records in order, as many as hold at
+// most maxItems items in all (Options.Items), and at least one. data is the
+// store's own memory, valid only during the call: reading records without
+// copying them is what it is for. Records whose checksum fails are removed
+// and counted, never passed.
+func (s *Store) PeekItems(maxItems int, fn func(seq uint64, data []byte)) (records, items int, err error) {
+	err = s.scan(func(seq uint64, data []byte) bool {
+		n := s.opts.Items(data)
+		if records > 0 && items+n > maxItems {
+			return false
+		}
+		fn(seq, data)
+		records++
+		items += n
+		return true
+	})
+	return records, items, err
+}
+
+// scan calls next with the oldest records in order until it returns false,
+// inside one read transaction, then cuts out the damaged ones it met.
+func (s *Store) scan(next func(seq uint64, data []byte) bool) error {
 	var bad [][]byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRecords).Cursor()
-		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
 			data, ok := unframe(v)
 			if !ok {
 				bad = append(bad, append([]byte(nil), k...))
 				continue
 			}
-			out = append(out, Record{Seq: binary.BigEndian.Uint64(k), Data: append([]byte(nil), data...)})
+			if !next(binary.BigEndian.Uint64(k), data) {
+				break
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read queue: %w", err)
+		return fmt.Errorf("read queue: %w", err)
 	}
 	if len(bad) > 0 {
 		if err := s.remove(bad, true); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // Delete removes acknowledged records.
 func (s *Store) Delete(seqs []uint64) error {
+	buf := make([]byte, 8*len(seqs))
 	keys := make([][]byte, len(seqs))
 	for i, q := range seqs {
-		keys[i] = key(q)
+		keys[i] = buf[8*i : 8*i+8]
+		binary.BigEndian.PutUint64(keys[i], q)
 	}
 	return s.remove(keys, false)
 }
 
 func (s *Store) remove(keys [][]byte, corrupt bool) error {
-	var n int
+	var n, items int
 	var bytes int64
 	err := s.db.Batch(func(tx *bolt.Tx) error {
-		n, bytes = 0, 0
+		n, items, bytes = 0, 0, 0
 		b := tx.Bucket(bucketRecords)
 		for _, k := range keys {
 			v := b.Get(k)
@@ -275,6 +340,7 @@ func (s *Store) remove(keys [][]byte, corrupt bool) error {
 				continue
 			}
 			n++
+			items += s.itemsOf(v)
 			bytes += int64(len(v))
 			if err := b.Delete(k); err != nil {
 				return err
@@ -287,6 +353,7 @@ func (s *Store) remove(keys [][]byte, corrupt bool) error {
 	}
 	s.mu.Lock()
 	s.records -= n
+	s.items -= items
 	s.bytes -= bytes
 	if corrupt {
 		s.corrupt += uint64(n)

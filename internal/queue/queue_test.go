@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,8 @@ func open(t *testing.T, path string, opts Options) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+func key(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
 
 func payloads(recs []Record) []string {
 	var out []string
@@ -72,6 +75,57 @@ func TestMaxBytesDropsOldest(t *testing.T) {
 	recs, _ := s.Peek(10)
 	if fmt.Sprint(payloads(recs)) != "[r002 r003 r004]" || s.Stats().Dropped != 2 || s.Stats().Bytes != 24 {
 		t.Fatalf("%v %+v", payloads(recs), s.Stats())
+	}
+}
+
+// Records holding several items (a poll's readings): the store counts the
+// items, PeekItems takes whole records up to a budget of items, and drops
+// count the items lost.
+func TestItems(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	opts := Options{Items: func(data []byte) int { return int(data[0] - '0') }}
+	s := open(t, path, opts)
+	for _, r := range []string{"3a", "2b", "4c", "1d"} {
+		if err := s.Commit([][]byte{[]byte(r)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Records != 4 || st.Items != 10 {
+		t.Fatalf("%+v", st)
+	}
+	peek := func(max int) (got []string, seqs []uint64) {
+		t.Helper()
+		_, _, err := s.PeekItems(max, func(seq uint64, data []byte) {
+			got = append(got, string(data))
+			seqs = append(seqs, seq)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, seqs
+	}
+	for max, want := range map[int]string{1: "[3a]", 5: "[3a 2b]", 8: "[3a 2b]", 9: "[3a 2b 4c]", 100: "[3a 2b 4c 1d]"} {
+		if got, _ := peek(max); fmt.Sprint(got) != want {
+			t.Errorf("PeekItems(%d) = %v, want %s", max, got, want)
+		}
+	}
+	_, seqs := peek(5)
+	if err := s.Delete(seqs); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Records != 2 || st.Items != 5 {
+		t.Fatalf("after delete: %+v", st)
+	}
+	s.Close()
+	s = open(t, path, Options{Items: opts.Items, MaxBytes: 3 * (4 + 2)})
+	if st := s.Stats(); st.Records != 2 || st.Items != 5 {
+		t.Fatalf("after reopen: %+v", st)
+	}
+	if err := s.Commit([][]byte{[]byte("2e"), []byte("1f")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Records != 3 || st.Items != 4 || st.Dropped != 1 || st.DroppedItems != 4 {
+		t.Fatalf("after drop: %+v", st)
 	}
 }
 
