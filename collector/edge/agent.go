@@ -22,6 +22,7 @@ type Agent struct {
 	cfg     *Config
 	log     *slog.Logger
 	store   *queue.Store
+	rec     *recorder
 	buses   []*bus
 	sensors []*sensorSub
 	uplink  *uplink
@@ -34,7 +35,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, erro
 		return nil, fmt.Errorf("buffer dir: %w", err)
 	}
 	path := filepath.Join(cfg.Buffer.Dir, "queue.db")
-	store, err := queue.Open(path, queue.Options{MaxBytes: int64(cfg.Buffer.MaxSize), NoSync: cfg.Buffer.Sync == "none"})
+	store, err := queue.Open(path, queue.Options{MaxBytes: int64(cfg.Buffer.MaxSize), NoSync: cfg.Buffer.Sync == "none", Items: recordItems})
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +43,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, erro
 	if st.Reopened {
 		log.Error("disk queue was unreadable: set aside and started afresh; meters start new baselines", "path", path)
 	}
-	log.Info("disk queue open", "path", path, "records", st.Records, "bytes", st.Bytes)
+	log.Info("disk queue open", "path", path, "records", st.Records, "readings_and_events", st.Items, "bytes", st.Bytes)
 	states, err := store.State()
 	if err != nil {
 		store.Close()
@@ -52,6 +53,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, erro
 	a := &Agent{cfg: cfg, log: log, store: store}
 	registerQueue(reg, store, a.oldestAge)
 	rec := newRecorder(store, states, log, m)
+	a.rec = rec
 	for _, mc := range cfg.Modbus {
 		b, err := newBus(mc, cfg.userProfiles, rec, log, m)
 		if err != nil {
@@ -80,26 +82,31 @@ func (a *Agent) oldestAge() float64 {
 	if err != nil || !ok {
 		return 0
 	}
-	r, err := decodeRecord(rec.Data)
+	ts, err := recordTS(rec.Data)
 	if err != nil {
 		return 0
 	}
-	return max(0, time.Since(time.UnixMilli(r.ts())).Seconds())
+	return max(0, time.Since(time.UnixMilli(ts)).Seconds())
 }
 
 // drainTimeout is how long a stopping agent keeps publishing what is queued;
 // whatever is left stays on disk for the next start.
 const drainTimeout = 3 * time.Second
 
-// Run polls and publishes until ctx is done, then stops the buses, publishes
-// for at most drainTimeout, and closes the queue.
+// Run polls and publishes until ctx is done, then stops the buses, commits
+// their last polls, publishes for at most drainTimeout, and closes the queue.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.store.Close()
 	upCtx, upCancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer upCancel()
-	var buses, up sync.WaitGroup
+	recCtx, recStop := context.WithCancel(context.WithoutCancel(ctx))
+	defer recStop()
+	var buses, up, rec sync.WaitGroup
 	var upErr error
-	up.Go(func() { upErr = a.uplink.run(upCtx, ctx.Done()) })
+	// The uplink drains until the last group is committed and published.
+	flushed := make(chan struct{})
+	up.Go(func() { upErr = a.uplink.run(upCtx, flushed) })
+	rec.Go(func() { a.rec.run(recCtx) })
 	for _, b := range a.buses {
 		buses.Go(func() { b.run(ctx) })
 	}
@@ -108,6 +115,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("edge agent running", "gateway", a.cfg.Gateway, "endpoints", len(a.buses), "sensor_subscriptions", len(a.sensors))
 	buses.Wait()
+	recStop()
+	rec.Wait()
+	close(flushed)
 	timer := time.AfterFunc(drainTimeout, upCancel)
 	defer timer.Stop()
 	up.Wait()

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/devices/modbus"
 	"github.com/parkcarbon/parkcarbon/devices/profile"
@@ -25,10 +27,13 @@ type device struct {
 	spec    carbon.CounterSpec
 	next    time.Time
 	up      bool
-	polled  bool  // at least one poll done: the first failure is always logged
-	fails   int   // consecutive failed polls
-	behind  bool  // the wall clock is behind lastTS (a backward step)
-	lastTS  int64 // ts of the last queued poll, epoch ms
+	polled  bool             // at least one poll done: the first failure is always logged
+	fails   int              // consecutive failed polls
+	behind  bool             // the wall clock is behind lastTS (a backward step)
+	lastTS  int64            // ts of the last queued poll, epoch ms
+	up1     prometheus.Gauge // deviceUp of the meter
+	// readings is reused by each poll: the recorder does not keep it.
+	readings []wire.Reading
 }
 
 // bus polls the devices of one endpoint, one request at a time: a Modbus
@@ -43,12 +48,17 @@ type bus struct {
 	m       *metrics
 	now     func() time.Time
 	rng     *rand.Rand
+	// The endpoint's series, looked up once rather than at every poll.
+	polls, requests, queueErrors prometheus.Counter
+	pollDuration                 prometheus.Observer
 }
 
 // newBus builds the bus of one endpoint; it dials nothing yet.
 func newBus(cfg ModbusConfig, user map[string]*profile.Profile, rec *recorder, log *slog.Logger, m *metrics) (*bus, error) {
 	b := &bus{cfg: cfg, rec: rec, log: log.With("endpoint", cfg.Name), m: m, now: time.Now,
-		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))}
+		rng:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0)),
+		polls: m.polls.WithLabelValues(cfg.Name), requests: m.requests.WithLabelValues(cfg.Name),
+		queueErrors: m.pollErrors.WithLabelValues(cfg.Name, "queue"), pollDuration: m.pollDuration.WithLabelValues(cfg.Name)}
 	opts := modbus.Options{Timeout: cfg.Timeout, PauseBetweenRequests: cfg.PauseBetweenRequests}
 	for _, dc := range cfg.Devices {
 		p, err := profile.Lookup(dc.Profile, user)
@@ -59,7 +69,7 @@ func newBus(cfg ModbusConfig, user map[string]*profile.Profile, rec *recorder, l
 		spec := counterSpec(p, cum, dc.MaxRate)
 		st := rec.meter(dc.Meter, spec)
 		d := &device{cfg: dc, profile: p, quirks: dc.quirks(p.Quirks), cum: cum, spec: spec,
-			lastTS: max(st.counter.LastTS, st.counter.SuspectTS)}
+			lastTS: max(st.counter.LastTS, st.counter.SuspectTS), up1: m.deviceUp.WithLabelValues(dc.Meter)}
 		d.replan()
 		b.devices = append(b.devices, d)
 		// One connection serves every device of the endpoint: the strictest
@@ -137,8 +147,8 @@ func (b *bus) poll(ctx context.Context, d *device) {
 	pollCtx, cancel := context.WithTimeout(ctx, d.cfg.Interval)
 	defer cancel()
 	start := time.Now()
-	b.m.polls.WithLabelValues(b.cfg.Name).Inc()
-	b.m.requests.WithLabelValues(b.cfg.Name).Add(float64(len(d.plan)))
+	b.polls.Inc()
+	b.requests.Add(float64(len(d.plan)))
 	samples, err := b.read(pollCtx, d)
 	if d.quirks.CloseAfterCycle {
 		// The device serves one master at a time: let the others in.
@@ -166,13 +176,13 @@ func (b *bus) poll(ctx context.Context, d *device) {
 	} else {
 		d.behind = false
 	}
-	b.m.pollDuration.WithLabelValues(b.cfg.Name).Observe(time.Since(start).Seconds())
+	b.pollDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {
 			return // stopping, not a device fault
 		}
 		b.m.pollErrors.WithLabelValues(b.cfg.Name, modbus.ErrorKind(err)).Inc()
-		b.m.deviceUp.WithLabelValues(d.cfg.Meter).Set(0)
+		d.up1.Set(0)
 		d.fails++
 		// Log the change to down, not every failed poll of a dead meter:
 		// the counter and the gauge carry the rest.
@@ -188,18 +198,19 @@ func (b *bus) poll(ctx context.Context, d *device) {
 		b.log.Info("device up", "meter", d.cfg.Meter, "unit", d.cfg.Unit, "after_failures", d.fails)
 	}
 	d.up, d.polled, d.fails = true, true, 0
-	b.m.deviceUp.WithLabelValues(d.cfg.Meter).Set(1)
+	d.up1.Set(1)
 	if err := b.commit(d, samples, ts); err != nil {
-		b.m.pollErrors.WithLabelValues(b.cfg.Name, "queue").Inc()
+		b.queueErrors.Inc()
 		b.log.Error("cannot queue readings", "meter", d.cfg.Meter, "err", err)
 		return
 	}
 	d.lastTS = ts
 }
 
-// commit queues the poll's readings through the recorder.
+// commit hands the poll's readings to the recorder, which commits them with
+// the next group (a failed commit is counted there, in queueErrors).
 func (b *bus) commit(d *device, samples []modbus.Sample, ts int64) error {
-	readings := make([]wire.Reading, 0, len(samples))
+	readings := d.readings[:0]
 	for _, s := range samples {
 		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			b.log.Debug("value is not finite; dropped", "meter", d.cfg.Meter, "quantity", s.Quantity, "raw", fmt.Sprintf("%X", s.Raw))
@@ -209,5 +220,6 @@ func (b *bus) commit(d *device, samples []modbus.Sample, ts int64) error {
 			Quantity: s.Quantity, Value: s.Value, Unit: s.Unit, TS: ts, Quality: "good",
 		})
 	}
-	return b.rec.record(d.cfg.Meter, d.spec, d.cum, d.cfg.Swap, readings)
+	d.readings = readings
+	return b.rec.record(d.cfg.Meter, d.spec, d.cum, d.cfg.Swap, readings, b.queueErrors)
 }

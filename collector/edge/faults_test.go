@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/devices/simulator"
+	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
 // countingStore counts committed readings of each meter.
@@ -26,16 +28,50 @@ func (c *countingStore) Commit(records [][]byte, _ map[string][]byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, b := range records {
-		var r record
-		if err := json.Unmarshal(b, &r); err == nil && r.R != nil && r.R.Quantity == "energy_import_total" {
-			c.totals[r.R.Meter]++
-			c.ts = append(c.ts, r.R.TS)
+		readings, events, err := decodePollRecord(b)
+		if err != nil {
+			return err
 		}
-		if r.E != nil {
-			c.events = append(c.events, r.E.Kind)
+		for _, r := range readings {
+			if r.Quantity == "energy_import_total" {
+				c.totals[r.Meter]++
+				c.ts = append(c.ts, r.TS)
+			}
+		}
+		for _, e := range events {
+			c.events = append(c.events, e.Kind)
 		}
 	}
 	return nil
+}
+
+// decodePollRecord decodes a queued record's elements, as the collector would.
+func decodePollRecord(b []byte) ([]wire.Reading, []wire.Event, error) {
+	p, err := parsePollRecord(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	var readings []wire.Reading
+	var events []wire.Event
+	if err := json.Unmarshal(append(append([]byte("["), p.readings...), ']'), &readings); err != nil {
+		return nil, nil, err
+	}
+	if err := json.Unmarshal(append(append([]byte("["), p.events...), ']'), &events); err != nil {
+		return nil, nil, err
+	}
+	if len(readings) != p.nReadings || len(events) != p.nEvts {
+		return nil, nil, fmt.Errorf("record says %d readings and %d events, holds %d and %d", p.nReadings, p.nEvts, len(readings), len(events))
+	}
+	return readings, events, nil
+}
+
+// startRecorder runs rc's committer until the test ends.
+func startRecorder(t testing.TB, rc *recorder) *recorder {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { rc.run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return rc
 }
 
 func (c *countingStore) count(meter string) int {
@@ -80,7 +116,7 @@ func TestDeadUnitDoesNotStallOthers(t *testing.T) {
 			store := &countingStore{totals: map[string]int{}}
 			log := slog.New(slog.NewTextHandler(io.Discard, nil))
 			m := newMetrics(prometheus.NewRegistry())
-			rec := newRecorder(store, nil, log, m)
+			rec := startRecorder(t, newRecorder(store, nil, log, m))
 			runCtx, cancel := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			for _, c := range cfgs {
@@ -142,6 +178,7 @@ func TestClockStepBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.conn.Close()
+	// No committer runs: the polls are committed below, as one group.
 	clock := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	b.now = func() time.Time { return clock }
 	d := b.devices[0]
@@ -149,6 +186,7 @@ func TestClockStepBack(t *testing.T) {
 		clock = clock.Add(step)
 		b.poll(t.Context(), d)
 	}
+	b.rec.commitPending(false)
 	for i := 1; i < len(store.ts); i++ {
 		if store.ts[i] <= store.ts[i-1] {
 			t.Fatalf("timestamps not increasing: %v", store.ts)
@@ -178,7 +216,7 @@ func TestConverterReboot(t *testing.T) {
 	m := newMetrics(prometheus.NewRegistry())
 	b, err := newBus(ModbusConfig{Name: "converter", URL: sim.URL(), Timeout: 200 * time.Millisecond, Devices: []DeviceConfig{
 		{Meter: "c-1", Enterprise: "e", Unit: 1, Profile: "eastron-sdm630", Interval: 100 * time.Millisecond, MaxRate: 1e6},
-	}}, nil, newRecorder(store, nil, log, m), log, m)
+	}}, nil, startRecorder(t, newRecorder(store, nil, log, m)), log, m)
 	if err != nil {
 		t.Fatal(err)
 	}

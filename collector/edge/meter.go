@@ -36,10 +36,15 @@ func counterSpec(p *profile.Profile, cum string, maxRate float64) carbon.Counter
 
 // meterState is the counter state of one meter plus what the store knows.
 type meterState struct {
+	key     string     // stateKey of the meter
 	mu      sync.Mutex // held while a reading of the meter is recorded
 	counter carbon.CounterState
 	spec    carbon.CounterSpec
 	swapped bool // the declared swap was applied
+	// committed is the state the store holds: what the counter goes back to
+	// when a commit fails. Only the recorder's committer touches it once the
+	// meter is in use.
+	committed meterSnapshot
 }
 
 type meterSnapshot struct {
@@ -77,11 +82,11 @@ func (m *meterState) observe(r *wire.Reading, swap *SwapConfig) (ev *wire.Event)
 	return ev
 }
 
-func (m *meterState) marshal() ([]byte, error) {
+func (s meterSnapshot) marshal() ([]byte, error) {
 	b, err := json.Marshal(struct {
 		carbon.CounterState
 		Swapped bool `json:"swapped,omitempty"`
-	}{m.counter, m.swapped})
+	}{s.counter, s.swapped})
 	if err != nil {
 		return nil, fmt.Errorf("encode meter state: %w", err)
 	}

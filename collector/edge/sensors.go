@@ -8,6 +8,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
 	"github.com/parkcarbon/parkcarbon/devices/sensor"
@@ -24,10 +25,13 @@ type sensorSub struct {
 	log    *slog.Logger
 	m      *metrics
 	now    func() time.Time
+	// queueErrors counts messages whose readings could not be committed.
+	queueErrors prometheus.Counter
 }
 
 func newSensorSub(cfg SensorConfig, rec *recorder, log *slog.Logger, m *metrics) (*sensorSub, error) {
-	s := &sensorSub{cfg: cfg, rec: rec, log: log.With("sensors", cfg.Name, "mapping", cfg.mapping.Name()), m: m, now: time.Now}
+	s := &sensorSub{cfg: cfg, rec: rec, log: log.With("sensors", cfg.Name, "mapping", cfg.mapping.Name()), m: m, now: time.Now,
+		queueErrors: m.sensorMessages.WithLabelValues(cfg.Name, "queue_error")}
 	opts, err := mqttclient.Options(cfg.Broker, cfg.ClientID, cfg.TLS, cfg.Auth)
 	if err != nil {
 		return nil, fmt.Errorf("sensors %s: %w", cfg.Name, err)
@@ -96,8 +100,8 @@ func (s *sensorSub) handle(_ mqtt.Client, msg mqtt.Message) {
 		r := readings[start]
 		cum, _ := wire.CumulativeQuantity(r.Energy)
 		spec := carbon.CounterSpec{MaxRate: s.cfg.MaxRate}
-		if err := s.rec.record(r.Meter, spec, cum, nil, readings[start:end]); err != nil {
-			s.m.sensorMessages.WithLabelValues(s.cfg.Name, "queue_error").Inc()
+		if err := s.rec.record(r.Meter, spec, cum, nil, readings[start:end], s.queueErrors); err != nil {
+			s.queueErrors.Inc()
 			s.log.Error("cannot queue sensor readings", "meter", r.Meter, "err", err)
 			return
 		}

@@ -1,0 +1,227 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/internal/wire"
+)
+
+// txStore keeps every transaction the recorder commits, and can hold one
+// (gate) or fail them.
+type txStore struct {
+	mu      sync.Mutex
+	txs     []tx
+	fail    bool
+	entered chan struct{} // if set, signalled when a commit starts…
+	gate    chan struct{} // …which then waits for this
+}
+
+type tx struct {
+	readings []wire.Reading
+	events   []wire.Event
+	state    map[string]carbon.CounterState
+}
+
+func (s *txStore) Commit(records [][]byte, state map[string][]byte) error {
+	s.mu.Lock()
+	entered, gate, fail := s.entered, s.gate, s.fail
+	s.mu.Unlock()
+	if entered != nil {
+		entered <- struct{}{}
+		<-gate
+	}
+	if fail {
+		return errors.New("disk on fire")
+	}
+	var t tx
+	for _, b := range records {
+		readings, events, err := decodePollRecord(b)
+		if err != nil {
+			return err
+		}
+		t.readings = append(t.readings, readings...)
+		t.events = append(t.events, events...)
+	}
+	t.state = map[string]carbon.CounterState{}
+	for k, v := range state {
+		var cs carbon.CounterState
+		if err := json.Unmarshal(v, &cs); err != nil {
+			return err
+		}
+		t.state[k] = cs
+	}
+	s.mu.Lock()
+	s.txs = append(s.txs, t)
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *txStore) committed() []tx {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]tx(nil), s.txs...)
+}
+
+func testRecorder(store committer) *recorder {
+	return newRecorder(store, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
+}
+
+// pollOf is one poll of meter: its total and one other quantity.
+func pollOf(meter string, ts int64, total float64) []wire.Reading {
+	return []wire.Reading{
+		{Meter: meter, Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "energy_import_total", Value: total, Unit: "kWh", TS: ts, Quality: "good"},
+		{Meter: meter, Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "active_power", Value: 1.5, Unit: "kW", TS: ts, Quality: "good"},
+	}
+}
+
+var testSpec = carbon.CounterSpec{MaxRate: 1e9}
+
+// Many buses recording at once: every transaction holds, for each meter in
+// it, the state its last reading there left, and the committed intervals
+// of each meter chain without a gap or an overlap.
+func TestGroupCommitKeepsStateWithItsReadings(t *testing.T) {
+	store := &txStore{}
+	rc := testRecorder(store)
+	rc.maxRecords = 7 // groups of various sizes, some full, some by the window
+	ctx, stop := context.WithCancel(t.Context())
+	var committer, buses sync.WaitGroup
+	committer.Go(func() { rc.run(ctx) })
+	const meters, polls = 8, 200
+	for m := range meters {
+		buses.Go(func() {
+			meter := fmt.Sprintf("m-%d", m)
+			for i := range polls {
+				if err := rc.record(meter, testSpec, "energy_import_total", nil, pollOf(meter, int64(1000*(i+1)), float64(100+i)), nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	buses.Wait()
+	stop() // commits what is pending
+	committer.Wait()
+
+	txs := store.committed()
+	if len(txs) < 2 {
+		t.Fatalf("%d transactions: no grouping to test", len(txs))
+	}
+	last := map[string]int64{} // each meter's last committed total's ts
+	totals := map[string]int{}
+	for n, tx := range txs {
+		lastInTx := map[string]int64{}
+		for _, r := range tx.readings {
+			if r.Quantity != "energy_import_total" {
+				continue
+			}
+			totals[r.Meter]++
+			if prev, ok := last[r.Meter]; ok && (r.Delta == nil || r.Since != prev || *r.Delta != 1) {
+				t.Fatalf("tx %d: %s at %d: delta %v since %d, want 1 since %d", n, r.Meter, r.TS, r.Delta, r.Since, prev)
+			}
+			last[r.Meter], lastInTx[r.Meter] = r.TS, r.TS
+		}
+		for meter, ts := range lastInTx {
+			if st, ok := tx.state[stateKey(meter)]; !ok || st.LastTS != ts {
+				t.Fatalf("tx %d: %s's last reading is at %d, its state in the same tx %+v", n, meter, ts, st)
+			}
+		}
+		if len(tx.state) != len(lastInTx) {
+			t.Fatalf("tx %d: states of %d meters, readings of %d", n, len(tx.state), len(lastInTx))
+		}
+	}
+	for m := range meters {
+		if n := totals[fmt.Sprintf("m-%d", m)]; n != polls {
+			t.Errorf("m-%d: %d polls committed, want %d", m, n, polls)
+		}
+	}
+}
+
+// A poll does not wait for the window: it is handed over and committed
+// later, and a stop commits what is pending; records after it are refused.
+func TestRecordDoesNotWaitAndStopFlushes(t *testing.T) {
+	store := &txStore{}
+	rc := testRecorder(store)
+	rc.window = time.Hour
+	ctx, stop := context.WithCancel(t.Context())
+	var committer sync.WaitGroup
+	committer.Go(func() { rc.run(ctx) })
+	for i := range 10 {
+		if err := rc.record("m-1", testSpec, "energy_import_total", nil, pollOf("m-1", int64(1000*(i+1)), float64(i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(store.committed()); n != 0 {
+		t.Fatalf("%d transactions before the window ended", n)
+	}
+	stop()
+	committer.Wait()
+	txs := store.committed()
+	if len(txs) != 1 || len(txs[0].readings) != 20 || txs[0].state[stateKey("m-1")].LastTS != 10000 {
+		t.Fatalf("after stop: %d transactions, %+v", len(txs), txs)
+	}
+	if err := rc.record("m-1", testSpec, "energy_import_total", nil, pollOf("m-1", 11000, 11), nil); !errors.Is(err, errStopped) {
+		t.Fatalf("record after stop: %v", err)
+	}
+}
+
+// A failed commit (a failing disk) loses its polls and the state advance
+// together, and also the meter's polls recorded while it was being
+// written (their intervals start from the lost state): the meter goes back
+// to its last committed state and the next interval spans everything lost.
+func TestFailedCommitGoesBackToCommittedState(t *testing.T) {
+	store := &txStore{}
+	rc := testRecorder(store)
+	lost := prometheus.NewCounter(prometheus.CounterOpts{Name: "lost"})
+	rec := func(ts int64, total float64) {
+		t.Helper()
+		if err := rc.record("m-1", testSpec, "energy_import_total", nil, pollOf("m-1", ts, total), lost); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec(1000, 100)
+	rec(1500, 100.5) // another meter's group may hold several polls of one meter
+	rc.commitPending(false)
+
+	rec(2000, 101)
+	store.mu.Lock()
+	store.fail, store.entered, store.gate = true, make(chan struct{}), make(chan struct{})
+	store.mu.Unlock()
+	var committing sync.WaitGroup
+	committing.Go(func() { rc.commitPending(false) })
+	<-store.entered
+	rec(3000, 102) // queued while the failing commit is written: from the lost state
+	store.mu.Lock()
+	store.fail, store.entered = false, nil
+	store.mu.Unlock()
+	close(store.gate)
+	committing.Wait()
+
+	rec(4000, 103)
+	rc.commitPending(false)
+	txs := store.committed()
+	if len(txs) != 2 {
+		t.Fatalf("%d transactions, want 2: %+v", len(txs), txs)
+	}
+	r := txs[1].readings[0]
+	if r.TS != 4000 || r.Delta == nil || *r.Delta != 2.5 || r.Since != 1500 || len(txs[1].readings) != 2 {
+		t.Fatalf("after the failure: %+v (delta %v), want 2.5 since 1500 alone", r, r.Delta)
+	}
+	if st := txs[1].state[stateKey("m-1")]; st.LastTS != 4000 || st.Last != 103 {
+		t.Fatalf("state %+v", st)
+	}
+	if n := testutil.ToFloat64(lost); n != 2 {
+		t.Fatalf("%v polls counted lost, want 2", n)
+	}
+}

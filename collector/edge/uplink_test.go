@@ -1,0 +1,229 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parkcarbon/parkcarbon/internal/queue"
+	"github.com/parkcarbon/parkcarbon/internal/wire"
+)
+
+// fakeClient stands in for paho: publishes succeed (and are kept) while up,
+// fail at once while down, as paho's do when it is not connected.
+type fakeClient struct {
+	mqtt.Client // anything else panics
+
+	mu        sync.Mutex
+	up        bool
+	published []message
+	attempts  chan struct{} // if set, signalled at each publish attempt
+}
+
+type message struct {
+	topic   string
+	payload []byte
+}
+
+type doneToken struct{ err error }
+
+var closedCh = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (t doneToken) Wait() bool                     { return true }
+func (t doneToken) WaitTimeout(time.Duration) bool { return true }
+func (t doneToken) Done() <-chan struct{}          { return closedCh }
+func (t doneToken) Error() error                   { return t.err }
+
+var errDown = errors.New("not connected")
+
+func (c *fakeClient) Connect() mqtt.Token {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.up {
+		return doneToken{errDown}
+	}
+	return doneToken{}
+}
+
+func (c *fakeClient) Disconnect(uint) {}
+
+func (c *fakeClient) Publish(topic string, _ byte, _ bool, payload any) mqtt.Token {
+	c.mu.Lock()
+	up, attempts := c.up, c.attempts
+	if up {
+		c.published = append(c.published, message{topic, append([]byte(nil), payload.([]byte)...)})
+	}
+	c.mu.Unlock()
+	if attempts != nil {
+		attempts <- struct{}{}
+	}
+	if !up {
+		return doneToken{errDown}
+	}
+	return doneToken{}
+}
+
+func testUplink(t *testing.T, store *queue.Store, client mqtt.Client) *uplink {
+	t.Helper()
+	u, err := newUplink(UplinkConfig{Broker: "tcp://127.0.0.1:1", TopicPrefix: "park", BatchSize: 500, Linger: time.Second, MaxRate: 1e6},
+		"gw-1", store, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.client = client
+	return u
+}
+
+// Records of the format before one record per poll (one JSON reading or
+// event each, as agents up to 5f25674 queued them) may still be queued after
+// an upgrade: they are published with the new ones, in order, one envelope
+// per enterprise, and every envelope decodes to exactly what was recorded.
+func TestUplinkPublishesOldAndNewRecords(t *testing.T) {
+	store, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{Items: recordItems})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	d := 0.5
+	old := []record{
+		{R: &wire.Reading{Meter: "m-1", Enterprise: "ent-a", Energy: wire.Electricity, Quantity: "energy_import_total",
+			Value: 100.5, Unit: "kWh", TS: 1000, Quality: "good", Delta: &d, Since: 500}},
+		{E: &wire.Event{Meter: "m-2", Enterprise: "ent-b", Kind: "gap", Value: 7, Message: `no "previous" total <&>`, TS: 1000}},
+		{R: &wire.Reading{Meter: "m-2", Enterprise: "ent-b", Energy: wire.Water, Quantity: "volume_total", Value: 7, Unit: "m³", TS: 1000}},
+	}
+	want := map[string]*wire.Envelope{}
+	env := func(ent string) *wire.Envelope {
+		if want[ent] == nil {
+			want[ent] = &wire.Envelope{V: wire.Version, Gateway: "gw-1", Readings: []wire.Reading{}}
+		}
+		return want[ent]
+	}
+	for _, r := range old {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Commit([][]byte{b}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if r.R != nil {
+			env(r.R.Enterprise).Readings = append(env(r.R.Enterprise).Readings, *r.R)
+		} else {
+			env(r.E.Enterprise).Events = append(env(r.E.Enterprise).Events, *r.E)
+		}
+	}
+	// New records: polls of two meters, one with an event.
+	rc := testRecorder(store)
+	for i, meter := range []string{"m-3", "m-4", "m-3"} {
+		readings := pollOf(meter, int64(2000+i), float64(10+i))
+		for j := range readings {
+			readings[j].Enterprise = "ent-" + string(rune('a'+i%2))
+		}
+		if err := rc.record(meter, testSpec, "energy_import_total", nil, readings, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The records as queued, recorded (the counter step set delta and since).
+	var recorded [][]byte
+	for _, e := range rc.pending.entries {
+		recorded = append(recorded, rc.pending.buf[e.start:e.end])
+	}
+	for _, b := range recorded {
+		readings, events, err := decodePollRecord(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := env(readings[0].Enterprise)
+		e.Readings = append(e.Readings, readings...)
+		e.Events = append(e.Events, events...)
+	}
+	rc.commitPending(false)
+	if st := store.Stats(); st.Records != 6 || st.Items != 3+3*2+2 {
+		t.Fatalf("queue: %+v", st)
+	}
+
+	client := &fakeClient{up: true}
+	u := testUplink(t, store, client)
+	n, err := u.drainOnce(t.Context())
+	if err != nil || n != 11 {
+		t.Fatalf("drained %d, %v", n, err)
+	}
+	if len(client.published) != 2 {
+		t.Fatalf("%d envelopes, want one per enterprise", len(client.published))
+	}
+	for _, msg := range client.published {
+		ent, _, err := wire.ParseTopic("park", msg.topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := wire.Decode(msg.payload)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", ent, err, msg.payload)
+		}
+		got.Seq, got.SentAt = 0, 0
+		if !reflect.DeepEqual(got, want[ent]) {
+			t.Errorf("%s: got\n%+v\nwant\n%+v", ent, got, want[ent])
+		}
+	}
+	if st := store.Stats(); st.Records != 0 || st.Items != 0 {
+		t.Fatalf("queue after the drain: %+v", st)
+	}
+}
+
+// An agent stopped while the broker is unreachable and records are queued
+// returns from Run once the drain time is up, leaving the records on disk.
+// Before 5f25674 its uplink went on spinning: each round's publish failed at
+// once on the cancelled context and the stopping branch went round again.
+// A spin is told from a wait by counting publish attempts, not by time.
+func TestStopWithBrokerDownReturns(t *testing.T) {
+	dir := t.TempDir()
+	cfg := &Config{Gateway: "gw-1",
+		Uplink: UplinkConfig{Broker: "tcp://127.0.0.1:1", TopicPrefix: "park", BatchSize: 500, Linger: time.Second, MaxRate: 5000},
+		Buffer: BufferConfig{Dir: dir, MaxSize: 1 << 30, Sync: "always"}}
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &fakeClient{attempts: make(chan struct{})}
+	a.uplink.client = client
+	if err := a.store.Commit([][]byte{appendPollRecord(nil, "ent-1", pollOf("m-1", 1000, 1), nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	stop() // stopped at once: only the drain is left, against a dead broker
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	// The retries back off over the drain time: a handful of attempts. A
+	// spinning uplink makes thousands.
+	for attempts := 0; ; attempts++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			store, err := queue.Open(filepath.Join(dir, "queue.db"), queue.Options{Items: recordItems})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			if st := store.Stats(); st.Records != 1 || st.Items != 2 {
+				t.Fatalf("queue after the stop: %+v, want the record kept", st)
+			}
+			return
+		case <-client.attempts:
+			if attempts > 1000 {
+				t.Fatalf("%d publish attempts after the stop: the uplink spins instead of returning", attempts)
+			}
+		}
+	}
+}
