@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,8 +34,6 @@ type device struct {
 	behind  bool             // the wall clock is behind lastTS (a backward step)
 	lastTS  int64            // ts of the last queued poll, epoch ms
 	up1     prometheus.Gauge // deviceUp of the meter
-	// readings is reused by each poll: the recorder does not keep it.
-	readings []wire.Reading
 }
 
 // bus polls the devices of one endpoint, one request at a time: a Modbus
@@ -51,6 +51,9 @@ type bus struct {
 	// The endpoint's series, looked up once rather than at every poll.
 	polls, requests, queueErrors prometheus.Counter
 	pollDuration                 prometheus.Observer
+	// readings is reused by each poll (the recorder does not keep it): one
+	// per bus, as a bus polls one device at a time.
+	readings []wire.Reading
 }
 
 // newBus builds the bus of one endpoint; it dials nothing yet.
@@ -60,10 +63,19 @@ func newBus(cfg ModbusConfig, user map[string]*profile.Profile, rec *recorder, l
 		polls: m.polls.WithLabelValues(cfg.Name), requests: m.requests.WithLabelValues(cfg.Name),
 		queueErrors: m.pollErrors.WithLabelValues(cfg.Name, "queue"), pollDuration: m.pollDuration.WithLabelValues(cfg.Name)}
 	opts := modbus.Options{Timeout: cfg.Timeout, PauseBetweenRequests: cfg.PauseBetweenRequests}
+	// Devices of one model share their profile and, while identical, their
+	// read plan (read-only; a device that steps down gets its own): 20
+	// copies of a 20-register plan per bus would be live memory for nothing.
+	profiles := map[string]*profile.Profile{}
+	var plans [][]modbus.Request
 	for _, dc := range cfg.Devices {
-		p, err := profile.Lookup(dc.Profile, user)
-		if err != nil {
-			return nil, fmt.Errorf("meter %s: %w", dc.Meter, err)
+		p := profiles[dc.Profile]
+		if p == nil {
+			var err error
+			if p, err = profile.Lookup(dc.Profile, user); err != nil {
+				return nil, fmt.Errorf("meter %s: %w", dc.Meter, err)
+			}
+			profiles[dc.Profile] = p
 		}
 		cum, _ := wire.CumulativeQuantity(p.Energy)
 		spec := counterSpec(p, cum, dc.MaxRate)
@@ -71,6 +83,11 @@ func newBus(cfg ModbusConfig, user map[string]*profile.Profile, rec *recorder, l
 		d := &device{cfg: dc, profile: p, quirks: dc.quirks(p.Quirks), cum: cum, spec: spec,
 			lastTS: max(st.counter.LastTS, st.counter.SuspectTS), up1: m.deviceUp.WithLabelValues(dc.Meter)}
 		d.replan()
+		if i := slices.IndexFunc(plans, func(pl []modbus.Request) bool { return reflect.DeepEqual(pl, d.plan) }); i >= 0 {
+			d.plan = plans[i]
+		} else {
+			plans = append(plans, d.plan)
+		}
 		b.devices = append(b.devices, d)
 		// One connection serves every device of the endpoint: the strictest
 		// device's pauses apply to all.
@@ -210,7 +227,7 @@ func (b *bus) poll(ctx context.Context, d *device) {
 // commit hands the poll's readings to the recorder, which commits them with
 // the next group (a failed commit is counted there, in queueErrors).
 func (b *bus) commit(d *device, samples []modbus.Sample, ts int64) error {
-	readings := d.readings[:0]
+	readings := b.readings[:0]
 	for _, s := range samples {
 		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
 			b.log.Debug("value is not finite; dropped", "meter", d.cfg.Meter, "quantity", s.Quantity, "raw", fmt.Sprintf("%X", s.Raw))
@@ -220,6 +237,6 @@ func (b *bus) commit(d *device, samples []modbus.Sample, ts int64) error {
 			Quantity: s.Quantity, Value: s.Value, Unit: s.Unit, TS: ts, Quality: "good",
 		})
 	}
-	d.readings = readings
+	b.readings = readings
 	return b.rec.record(d.cfg.Meter, d.spec, d.cum, d.cfg.Swap, readings, b.queueErrors)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/parkcarbon/parkcarbon/devices/modbus"
 )
@@ -49,22 +50,31 @@ func (b *bus) read(ctx context.Context, d *device) ([]modbus.Sample, error) {
 		b.log.Info("meter refused a read; using smaller requests", "meter", d.cfg.Meter, "requests", len(d.plan), "err", err)
 	}
 	var samples []modbus.Sample
-	kept := d.plan[:0]
-	for _, req := range d.plan {
+	var refused []int
+	for i, req := range d.plan {
 		s, err := modbus.ReadDevice(ctx, b.conn, d.cfg.Unit, d.profile, []modbus.Request{req})
 		switch {
 		case illegalAddress(err):
 			b.log.Warn("meter refuses a register; disabled until restart", "meter", d.cfg.Meter,
 				"quantity", req.Registers[0].Quantity, "function", req.Function, "address", req.Address, "err", err)
+			refused = append(refused, i)
 			continue
 		case err != nil:
 			// A transport error ends the poll: the connection is being redialled.
 			return nil, err
 		}
-		kept = append(kept, req)
 		samples = append(samples, s...)
 	}
-	d.plan = kept
+	if len(refused) > 0 {
+		// A new plan: the old one may be shared with devices of the same model.
+		kept := make([]modbus.Request, 0, len(d.plan)-len(refused))
+		for i, req := range d.plan {
+			if !slices.Contains(refused, i) {
+				kept = append(kept, req)
+			}
+		}
+		d.plan = kept
+	}
 	if len(d.plan) == 0 {
 		return nil, fmt.Errorf("meter %s refuses every register of profile %s", d.cfg.Meter, d.profile.Name)
 	}

@@ -41,12 +41,13 @@ type recorder struct {
 	mu     sync.Mutex
 	meters map[string]*meterState
 
-	gmu     sync.Mutex // guards pending, since and closed; taken after a meterState's mu
-	room    *sync.Cond // the pending group was taken, or the recorder closed
-	pending *group
-	since   time.Time // when pending got its first record
-	closed  bool
-	wake    chan struct{} // pending got its first record, or is full
+	gmu      sync.Mutex // guards pending, since and closed; taken after a meterState's mu
+	room     *sync.Cond // the pending group was taken, or the recorder closed
+	pending  *group
+	sizeHint int       // bytes of the last group taken: the next one's first allocation
+	since    time.Time // when pending got its first record
+	closed   bool
+	wake     chan struct{} // pending got its first record, or is full
 
 	// The committer's own.
 	spare *group
@@ -89,6 +90,11 @@ func newGroup() *group { return &group{states: map[*meterState]meterSnapshot{}} 
 
 func (g *group) reset() {
 	g.buf = g.buf[:0]
+	if cap(g.buf) > 64<<10 {
+		// A second's polls of a big gateway: not worth keeping live between
+		// commits (peak RSS); the next is sized by sizeHint instead.
+		g.buf = nil
+	}
 	g.entries = g.entries[:0]
 	clear(g.states)
 }
@@ -200,6 +206,9 @@ func (rc *recorder) add(st *meterState, changed bool, readings []wire.Reading, e
 	}
 	g := rc.pending
 	n0 := len(g.entries)
+	if g.buf == nil {
+		g.buf = make([]byte, 0, rc.sizeHint+rc.sizeHint/8)
+	}
 	var eb [2]string
 	for _, ent := range enterprises(eb[:0], readings, events) {
 		start := len(g.buf)
@@ -292,6 +301,7 @@ func (rc *recorder) commitPending(closing bool) {
 	rc.gmu.Lock()
 	g := rc.pending
 	rc.pending, rc.spare = rc.spare, nil
+	rc.sizeHint = len(g.buf)
 	if closing {
 		rc.closed = true
 	}
