@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/devices/simulator"
+	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
@@ -24,11 +25,11 @@ type countingStore struct {
 	events []string       // event kinds
 }
 
-func (c *countingStore) Commit(records [][]byte, _ map[string][]byte) error {
+func (c *countingStore) CommitFramed(records [][]byte, _ map[string][]byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, b := range records {
-		readings, events, err := decodePollRecord(b)
+		readings, events, err := decodePollRecord(b[queue.FrameRoom:])
 		if err != nil {
 			return err
 		}

@@ -54,7 +54,7 @@ func TestReadStepsDownOnRefusedAddresses(t *testing.T) {
 
 type discard struct{}
 
-func (discard) Commit([][]byte, map[string][]byte) error { return nil }
+func (discard) CommitFramed([][]byte, map[string][]byte) error { return nil }
 
 // Devices of one model share their read plan; a register one of them
 // refuses is disabled for that device only.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
@@ -55,9 +56,11 @@ type recorder struct {
 	state map[string][]byte
 }
 
-// committer is the part of the disk queue the recorder needs.
+// committer is the part of the disk queue the recorder needs: records are
+// built with queue.FrameRoom bytes of room before each, so that the queue
+// stores them without a copy.
 type committer interface {
-	Commit(records [][]byte, state map[string][]byte) error
+	CommitFramed(records [][]byte, state map[string][]byte) error
 }
 
 // Group commit: a group is written after commitWindow, or at once when it
@@ -81,7 +84,7 @@ type group struct {
 
 type groupEntry struct {
 	st         *meterState // nil: no counter state changed
-	start, end int         // the record in buf
+	start, end int         // the record in buf, queue.FrameRoom bytes of room first
 	readings   int
 	lost       prometheus.Counter // counts the record if its commit fails; may be nil
 }
@@ -212,7 +215,9 @@ func (rc *recorder) add(st *meterState, changed bool, readings []wire.Reading, e
 	var eb [2]string
 	for _, ent := range enterprises(eb[:0], readings, events) {
 		start := len(g.buf)
-		if g.buf = appendPollRecord(g.buf, ent, readings, events); len(g.buf) == start {
+		g.buf = append(g.buf, make([]byte, queue.FrameRoom)...)
+		if g.buf = appendPollRecord(g.buf, ent, readings, events); len(g.buf) == start+queue.FrameRoom {
+			g.buf = g.buf[:start]
 			continue // only non-finite values
 		}
 		e := groupEntry{st: st, start: start, end: len(g.buf), lost: lost}
@@ -332,7 +337,7 @@ func (rc *recorder) commit(g *group) {
 		}
 		rc.state[st.key] = raw
 	}
-	if err := rc.store.Commit(recs, rc.state); err != nil {
+	if err := rc.store.CommitFramed(recs, rc.state); err != nil {
 		rc.fail(g, err)
 		return
 	}

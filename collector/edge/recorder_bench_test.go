@@ -34,7 +34,7 @@ import (
 // nopCommitter keeps nothing: the recorder's own share of the cost.
 type nopCommitter struct{}
 
-func (nopCommitter) Commit([][]byte, map[string][]byte) error { return nil }
+func (nopCommitter) CommitFramed([][]byte, map[string][]byte) error { return nil }
 
 // cpuTime is the process's user+system CPU so far.
 func cpuTime(b *testing.B) int64 {

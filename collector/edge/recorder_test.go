@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/parkcarbon/parkcarbon/carbon"
+	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
@@ -34,7 +35,7 @@ type tx struct {
 	state    map[string]carbon.CounterState
 }
 
-func (s *txStore) Commit(records [][]byte, state map[string][]byte) error {
+func (s *txStore) CommitFramed(records [][]byte, state map[string][]byte) error {
 	s.mu.Lock()
 	entered, gate, fail := s.entered, s.gate, s.fail
 	s.mu.Unlock()
@@ -47,7 +48,7 @@ func (s *txStore) Commit(records [][]byte, state map[string][]byte) error {
 	}
 	var t tx
 	for _, b := range records {
-		readings, events, err := decodePollRecord(b)
+		readings, events, err := decodePollRecord(b[queue.FrameRoom:])
 		if err != nil {
 			return err
 		}

@@ -30,16 +30,22 @@ type uplink struct {
 	envs  map[string]*envElements
 	order []*envElements
 	seqs  []uint64
+	head  []byte // scratch for an envelope's head
+	items int    // readings and events in this drain
 	drain uint64 // counts drains: an envelope of an older drain is stale
-	take  func(seq uint64, data []byte)
+	take  func(seq uint64, data []byte) bool
 }
 
 // envElements are one enterprise's elements of a drain, JSON joined by ','.
+// The readings are written straight into the payload, after room for the
+// envelope's head: one allocation and one copy per envelope.
 type envElements struct {
-	enterprise       string
-	readings, events []byte
-	items            int
-	drain            uint64
+	enterprise string
+	payload    []byte // headRoom bytes, then the readings
+	events     []byte
+	items      int
+	drain      uint64
+	hint       int // bytes of readings in the last drain: the next payload's size
 }
 
 func appendElements(dst, elems []byte) []byte {
@@ -134,25 +140,33 @@ func (u *uplink) run(ctx context.Context, stopping <-chan struct{}) error {
 	}
 }
 
-// drainOnce sends up to one batch of the oldest records and deletes them
-// once acknowledged. It returns how many readings and events it sent.
+// headRoom is left before an envelope's readings for its head: 88 bytes of
+// keys and numbers at most, and the quoted gateway id, enough for ids of up
+// to 38 bytes (a longer one costs a copy).
+const headRoom = 128
+
+// maxDrainItems bounds one drain (its envelopes are built in memory):
+// enough for 25 enterprises at the default batch size.
+const maxDrainItems = 12500
+
+// drainOnce sends the oldest records, as one envelope per enterprise of up
+// to batch_size readings and events, and deletes them once acknowledged. It
+// returns how many readings and events it sent.
 func (u *uplink) drainOnce(ctx context.Context) (int, error) {
-	u.seqs, u.order = u.seqs[:0], u.order[:0]
+	u.seqs, u.order, u.items = u.seqs[:0], u.order[:0], 0
 	u.drain++
 	if len(u.envs) > 1000 {
 		clear(u.envs) // enterprises come and go (sensor topics): stay bounded
 	}
 	// Records are spliced in place, inside the queue's read transaction.
-	if _, _, err := u.store.PeekItems(u.cfg.BatchSize, u.take); err != nil {
+	if err := u.store.PeekFunc(u.take); err != nil {
 		return 0, fmt.Errorf("read queue: %w", err)
 	}
 	if len(u.seqs) == 0 {
 		return 0, nil
 	}
 	start := time.Now()
-	items := 0
 	for _, env := range u.order {
-		items += env.items
 		if !u.publish(ctx, env) {
 			return 0, nil // stopping: the records stay queued
 		}
@@ -160,53 +174,73 @@ func (u *uplink) drainOnce(ctx context.Context) (int, error) {
 	if err := u.store.Delete(u.seqs); err != nil {
 		return 0, fmt.Errorf("delete acknowledged records: %w", err)
 	}
-	u.m.published.Add(float64(items))
+	u.m.published.Add(float64(u.items))
 	u.m.ackLag.Observe(time.Since(start).Seconds())
 	// Pace a backlog: no more than max_rate readings per second.
-	if pause := time.Duration(float64(items) / float64(u.cfg.MaxRate) * float64(time.Second)); pause > time.Since(start) {
+	if pause := time.Duration(float64(u.items) / float64(u.cfg.MaxRate) * float64(time.Second)); pause > time.Since(start) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(pause - time.Since(start)):
 		}
 	}
-	return items, nil
+	return u.items, nil
 }
 
-// add puts one queued record's elements into its enterprise's envelope,
-// grouped by enterprise in order. data is only valid during the call.
-func (u *uplink) add(seq uint64, data []byte) {
-	u.seqs = append(u.seqs, seq)
+// add puts one queued record's elements into its enterprise's envelope, in
+// order, unless that would take the envelope over batch_size or the drain
+// over maxDrainItems: then it returns false and the drain stops there, so
+// that records leave the queue in order. data is only valid during the call.
+func (u *uplink) add(seq uint64, data []byte) bool {
+	var (
+		ent              []byte
+		items            int
+		readings, events []byte
+		old              record
+	)
 	if len(data) > 0 && data[0] == pollFormat {
 		p, err := parsePollRecord(data)
 		if err != nil {
 			u.undecodable(seq, err)
-			return
+			u.seqs = append(u.seqs, seq)
+			return true
 		}
-		env := u.env(p.enterprise)
-		env.readings = appendElements(env.readings, p.readings)
-		env.events = appendElements(env.events, p.events)
-		env.items += p.nReadings + p.nEvts
-		return
-	}
-	// A record of the format before one record per poll.
-	r, err := decodeRecord(data)
-	if err != nil {
-		u.undecodable(seq, err)
-		return
-	}
-	env := u.env([]byte(r.enterprise()))
-	if r.R != nil {
-		if len(env.readings) > 0 {
-			env.readings = append(env.readings, ',')
-		}
-		env.readings = wire.AppendReading(env.readings, r.R)
+		ent, items, readings, events = p.enterprise, p.nReadings+p.nEvts, p.readings, p.events
 	} else {
-		if len(env.events) > 0 {
-			env.events = append(env.events, ',')
+		// A record of the format before one record per poll.
+		var err error
+		if old, err = decodeRecord(data); err != nil {
+			u.undecodable(seq, err)
+			u.seqs = append(u.seqs, seq)
+			return true
 		}
-		env.events = wire.AppendEvent(env.events, r.E)
+		ent, items = []byte(old.enterprise()), 1
 	}
-	env.items++
+	env := u.env(ent)
+	if len(u.seqs) > 0 && (env.items+items > u.cfg.BatchSize || u.items+items > maxDrainItems) {
+		return false
+	}
+	u.seqs = append(u.seqs, seq)
+	if env.items == 0 {
+		u.order = append(u.order, env)
+		// A new payload each drain: paho keeps it until the broker's
+		// PUBACK, and may resend it after a reconnect.
+		env.payload = make([]byte, headRoom, headRoom+env.hint+env.hint/8+256)
+	}
+	env.items += items
+	u.items += items
+	if old.R != nil {
+		readings = wire.AppendReading(nil, old.R)
+	} else if old.E != nil {
+		events = wire.AppendEvent(nil, old.E)
+	}
+	if len(readings) > 0 {
+		if len(env.payload) > headRoom {
+			env.payload = append(env.payload, ',')
+		}
+		env.payload = append(env.payload, readings...)
+	}
+	env.events = appendElements(env.events, events)
+	return true
 }
 
 func (u *uplink) undecodable(seq uint64, err error) {
@@ -222,8 +256,7 @@ func (u *uplink) env(enterprise []byte) *envElements {
 		u.envs[env.enterprise] = env
 	}
 	if env.drain != u.drain {
-		env.drain, env.readings, env.events, env.items = u.drain, env.readings[:0], env.events[:0], 0
-		u.order = append(u.order, env)
+		env.drain, env.payload, env.events, env.items = u.drain, nil, env.events[:0], 0
 	}
 	return env
 }
@@ -233,10 +266,17 @@ func (u *uplink) env(enterprise []byte) *envElements {
 func (u *uplink) publish(ctx context.Context, env *envElements) bool {
 	u.seq++
 	seq := u.seq
-	// A new payload each time: paho keeps it until the broker's PUBACK, and
-	// may resend it after a reconnect.
-	payload := make([]byte, 0, 128+len(u.gateway)+len(env.readings)+len(env.events))
-	payload = wire.AppendEnvelope(payload, u.gateway, seq, time.Now().UnixMilli(), env.readings, env.events)
+	env.hint = len(env.payload) - headRoom
+	u.head = wire.AppendEnvelopeHead(u.head[:0], u.gateway, seq, time.Now().UnixMilli())
+	if len(u.head) > headRoom {
+		// A gateway id too long for the room: copy.
+		u.head = append(u.head, env.payload[headRoom:]...)
+		env.payload = append(make([]byte, 0, len(u.head)+len(env.events)+32), u.head...)
+	} else {
+		env.payload = env.payload[headRoom-len(u.head):]
+		copy(env.payload, u.head)
+	}
+	payload := wire.AppendEnvelopeTail(env.payload, env.events)
 	topic := wire.Topic(u.cfg.TopicPrefix, env.enterprise, u.gateway)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,10 +75,10 @@ func (c *fakeClient) Publish(topic string, _ byte, _ bool, payload any) mqtt.Tok
 	return doneToken{}
 }
 
-func testUplink(t *testing.T, store *queue.Store, client mqtt.Client) *uplink {
+func testUplink(t *testing.T, store *queue.Store, client mqtt.Client, gateway string) *uplink {
 	t.Helper()
 	u, err := newUplink(UplinkConfig{Broker: "tcp://127.0.0.1:1", TopicPrefix: "park", BatchSize: 500, Linger: time.Second, MaxRate: 1e6},
-		"gw-1", store, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
+		gateway, store, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +91,13 @@ func testUplink(t *testing.T, store *queue.Store, client mqtt.Client) *uplink {
 // an upgrade: they are published with the new ones, in order, one envelope
 // per enterprise, and every envelope decodes to exactly what was recorded.
 func TestUplinkPublishesOldAndNewRecords(t *testing.T) {
+	// The second gateway id does not fit the head room left in payloads.
+	for _, gateway := range []string{"gw-1", strings.Repeat("g", 64)} {
+		t.Run(gateway[:4], func(t *testing.T) { testUplinkOldAndNew(t, gateway) })
+	}
+}
+
+func testUplinkOldAndNew(t *testing.T, gateway string) {
 	store, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{Items: recordItems})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +113,7 @@ func TestUplinkPublishesOldAndNewRecords(t *testing.T) {
 	want := map[string]*wire.Envelope{}
 	env := func(ent string) *wire.Envelope {
 		if want[ent] == nil {
-			want[ent] = &wire.Envelope{V: wire.Version, Gateway: "gw-1", Readings: []wire.Reading{}}
+			want[ent] = &wire.Envelope{V: wire.Version, Gateway: gateway, Readings: []wire.Reading{}}
 		}
 		return want[ent]
 	}
@@ -136,7 +145,7 @@ func TestUplinkPublishesOldAndNewRecords(t *testing.T) {
 	// The records as queued, recorded (the counter step set delta and since).
 	var recorded [][]byte
 	for _, e := range rc.pending.entries {
-		recorded = append(recorded, rc.pending.buf[e.start:e.end])
+		recorded = append(recorded, rc.pending.buf[e.start+queue.FrameRoom:e.end])
 	}
 	for _, b := range recorded {
 		readings, events, err := decodePollRecord(b)
@@ -153,7 +162,7 @@ func TestUplinkPublishesOldAndNewRecords(t *testing.T) {
 	}
 
 	client := &fakeClient{up: true}
-	u := testUplink(t, store, client)
+	u := testUplink(t, store, client, gateway)
 	n, err := u.drainOnce(t.Context())
 	if err != nil || n != 11 {
 		t.Fatalf("drained %d, %v", n, err)
@@ -225,5 +234,54 @@ func TestStopWithBrokerDownReturns(t *testing.T) {
 				t.Fatalf("%d publish attempts after the stop: the uplink spins instead of returning", attempts)
 			}
 		}
+	}
+}
+
+// A drain takes records in order while each enterprise's envelope stays
+// within batch_size; the rest waits for the next drain.
+func TestUplinkBatchPerEnterprise(t *testing.T) {
+	store, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{Items: recordItems})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for i := range 6 {
+		ent := []string{"ent-a", "ent-b"}[i%2]
+		readings := pollOf("m-1", int64(1000+i), 1)
+		for j := range readings {
+			readings[j].Enterprise = ent
+		}
+		if err := store.Commit([][]byte{appendPollRecord(nil, ent, readings, nil)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := &fakeClient{up: true}
+	u := testUplink(t, store, client, "gw-1")
+	u.cfg.BatchSize = 5
+	var sizes []int
+	var ts []int64
+	for drain := 0; store.Stats().Records > 0; drain++ {
+		if drain == 3 {
+			t.Fatal("not drained in 2 drains")
+		}
+		client.published = nil
+		if _, err := u.drainOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range client.published {
+			env, err := wire.Decode(msg.payload)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, len(env.Readings))
+			for _, r := range env.Readings {
+				if r.Quantity == "energy_import_total" {
+					ts = append(ts, r.TS)
+				}
+			}
+		}
+	}
+	if fmt.Sprint(sizes) != "[4 4 2 2]" || fmt.Sprint(ts) != "[1000 1002 1001 1003 1004 1005]" {
+		t.Fatalf("envelope sizes %v, totals' ts %v", sizes, ts)
 	}
 }

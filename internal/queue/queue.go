@@ -31,8 +31,8 @@ type Options struct {
 	// the last commits. Off by default.
 	NoSync bool
 	// Items counts what a record holds (readings, say, when a record is a
-	// batch of them), for Stats.Items, Stats.DroppedItems and PeekItems.
-	// nil: one item per record.
+	// batch of them), for Stats.Items and Stats.DroppedItems. nil: one item
+	// per record.
 	Items func(data []byte) int
 }
 
@@ -178,11 +178,34 @@ func unframe(v []byte) ([]byte, bool) {
 // durable transaction. When the store is over MaxBytes afterwards, the
 // oldest records are dropped in the same transaction.
 func (s *Store) Commit(records [][]byte, state map[string][]byte) error {
-	// One buffer holds every framed record and key: bbolt keeps references
-	// to them until the transaction ends, and Batch may run fn twice.
-	size := 0
+	return s.commit(records, false, state)
+}
+
+// FrameRoom is the room CommitFramed needs before each record.
+const FrameRoom = 4
+
+// CommitFramed is Commit for records that each begin with FrameRoom bytes of
+// room, which it fills with the checksum of the rest: the records are
+// stored without being copied (the caller keeps them unchanged until it
+// returns).
+func (s *Store) CommitFramed(records [][]byte, state map[string][]byte) error {
 	for _, r := range records {
-		size += 4 + len(r) + 8
+		if len(r) < FrameRoom {
+			return fmt.Errorf("commit: a record of %d bytes has no room for its frame", len(r))
+		}
+	}
+	return s.commit(records, true, state)
+}
+
+func (s *Store) commit(records [][]byte, framed bool, state map[string][]byte) error {
+	// One buffer holds every key, and every framed record unless the caller
+	// left room: bbolt keeps references to them until the transaction ends,
+	// and Batch may run fn twice.
+	size := 8 * len(records)
+	if !framed {
+		for _, r := range records {
+			size += 4 + len(r)
+		}
 	}
 	buf := make([]byte, 0, size)
 	var added, dropped, addedItems, droppedItems int
@@ -198,13 +221,19 @@ func (s *Store) Commit(records [][]byte, state map[string][]byte) error {
 			}
 			start := len(buf)
 			buf = binary.BigEndian.AppendUint64(buf, seq)
-			buf = appendFrame(buf, r)
-			k, v := buf[start:start+8], buf[start+8:]
+			k, v, data := buf[start:start+8], r, r
+			if framed {
+				data = r[FrameRoom:]
+				binary.BigEndian.PutUint32(r, crc32.Checksum(data, castagnoli))
+			} else {
+				buf = appendFrame(buf, r)
+				v = buf[start+8:]
+			}
 			if err := b.Put(k, v); err != nil {
 				return err
 			}
 			added++
-			addedItems += s.opts.Items(r)
+			addedItems += s.opts.Items(data)
 			addedBytes += int64(len(v))
 		}
 		st := tx.Bucket(bucketState)
@@ -269,23 +298,13 @@ func (s *Store) Peek(n int) ([]Record, error) {
 	return out, err
 }
 
-// PeekItems calls fn with the oldest records in order, as many as hold at
-// most maxItems items in all (Options.Items), and at least one. data is the
-// store's own memory, valid only during the call: reading records without
-// copying them is what it is for. Records whose checksum fails are removed
-// and counted, never passed.
-func (s *Store) PeekItems(maxItems int, fn func(seq uint64, data []byte)) (records, items int, err error) {
-	err = s.scan(func(seq uint64, data []byte) bool {
-		n := s.opts.Items(data)
-		if records > 0 && items+n > maxItems {
-			return false
-		}
-		fn(seq, data)
-		records++
-		items += n
-		return true
-	})
-	return records, items, err
+// PeekFunc calls take with the oldest records in order until it returns
+// false (that record is not taken) or none are left. data is the store's own
+// memory, valid only during the call: reading records without copying them
+// is what it is for. Records whose checksum fails are removed and counted,
+// never passed.
+func (s *Store) PeekFunc(take func(seq uint64, data []byte) bool) error {
+	return s.scan(take)
 }
 
 // scan calls next with the oldest records in order until it returns false,

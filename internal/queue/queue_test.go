@@ -79,8 +79,8 @@ func TestMaxBytesDropsOldest(t *testing.T) {
 }
 
 // Records holding several items (a poll's readings): the store counts the
-// items, PeekItems takes whole records up to a budget of items, and drops
-// count the items lost.
+// items, PeekFunc lets the reader stop at a budget, and drops count the
+// items lost.
 func TestItems(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
 	opts := Options{Items: func(data []byte) int { return int(data[0] - '0') }}
@@ -93,11 +93,19 @@ func TestItems(t *testing.T) {
 	if st := s.Stats(); st.Records != 4 || st.Items != 10 {
 		t.Fatalf("%+v", st)
 	}
+	// Whole records up to a budget of items, at least one.
 	peek := func(max int) (got []string, seqs []uint64) {
 		t.Helper()
-		_, _, err := s.PeekItems(max, func(seq uint64, data []byte) {
+		items := 0
+		err := s.PeekFunc(func(seq uint64, data []byte) bool {
+			n := opts.Items(data)
+			if len(got) > 0 && items+n > max {
+				return false
+			}
+			items += n
 			got = append(got, string(data))
 			seqs = append(seqs, seq)
+			return true
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +114,7 @@ func TestItems(t *testing.T) {
 	}
 	for max, want := range map[int]string{1: "[3a]", 5: "[3a 2b]", 8: "[3a 2b]", 9: "[3a 2b 4c]", 100: "[3a 2b 4c 1d]"} {
 		if got, _ := peek(max); fmt.Sprint(got) != want {
-			t.Errorf("PeekItems(%d) = %v, want %s", max, got, want)
+			t.Errorf("peek(%d) = %v, want %s", max, got, want)
 		}
 	}
 	_, seqs := peek(5)
@@ -126,6 +134,28 @@ func TestItems(t *testing.T) {
 	}
 	if st := s.Stats(); st.Records != 3 || st.Items != 4 || st.Dropped != 1 || st.DroppedItems != 4 {
 		t.Fatalf("after drop: %+v", st)
+	}
+}
+
+// Records committed in place read back as records committed by copy.
+func TestCommitFramed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s := open(t, path, Options{})
+	room := func(p string) []byte { return append(make([]byte, FrameRoom), p...) }
+	if err := s.CommitFramed([][]byte{room("a"), room("bc")}, map[string][]byte{"m": []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit([][]byte{[]byte("d")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitFramed([][]byte{[]byte("abc")}, nil); err == nil {
+		t.Fatal("a record without room was committed")
+	}
+	s.Close()
+	s = open(t, path, Options{})
+	recs, err := s.Peek(10)
+	if err != nil || fmt.Sprint(payloads(recs)) != "[a bc d]" || s.Stats().Corrupt != 0 || s.Stats().Bytes != 5+6+5 {
+		t.Fatalf("%v %v %+v", payloads(recs), err, s.Stats())
 	}
 }
 

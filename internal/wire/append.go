@@ -152,6 +152,15 @@ func AppendString(b []byte, s string) []byte {
 // without decoding them. Keys and order are Encode's; readings is [] rather
 // than null when empty, and events is left out when empty.
 func AppendEnvelope(b []byte, gateway string, seq uint64, sentAt int64, readings, events []byte) []byte {
+	b = AppendEnvelopeHead(b, gateway, seq, sentAt)
+	b = append(b, readings...)
+	return AppendEnvelopeTail(b, events)
+}
+
+// AppendEnvelopeHead appends an envelope up to its first reading:
+// {"v":1,"gateway":…,"seq":…,"sent_at":…,"readings":[
+// The readings, then AppendEnvelopeTail, complete it.
+func AppendEnvelopeHead(b []byte, gateway string, seq uint64, sentAt int64) []byte {
 	b = append(b, `{"v":`...)
 	b = strconv.AppendInt(b, Version, 10)
 	b = append(b, `,"gateway":`...)
@@ -162,8 +171,13 @@ func AppendEnvelope(b []byte, gateway string, seq uint64, sentAt int64, readings
 		b = append(b, `,"sent_at":`...)
 		b = strconv.AppendInt(b, sentAt, 10)
 	}
-	b = append(b, `,"readings":[`...)
-	b = append(b, readings...)
+	return append(b, `,"readings":[`...)
+}
+
+// AppendEnvelopeTail closes the readings of an envelope begun with
+// AppendEnvelopeHead and appends its events (comma-separated elements;
+// none: no "events" key).
+func AppendEnvelopeTail(b []byte, events []byte) []byte {
 	b = append(b, ']')
 	if len(events) > 0 {
 		b = append(b, `,"events":[`...)
