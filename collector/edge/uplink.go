@@ -32,8 +32,13 @@ type uplink struct {
 	seqs  []uint64
 	head  []byte // scratch for an envelope's head
 	items int    // readings and events in this drain
-	drain uint64 // counts drains: an envelope of an older drain is stale
-	take  func(seq uint64, data []byte) bool
+	// The two passes of a drain over the queue: sizing, then copying the
+	// first filled of the records seqs holds.
+	sizing  bool
+	filled  int
+	scratch []byte
+	drain   uint64 // counts drains: an envelope of an older drain is stale
+	take    func(seq uint64, data []byte) bool
 }
 
 // envElements are one enterprise's elements of a drain, JSON joined by ','.
@@ -45,7 +50,7 @@ type envElements struct {
 	events     []byte
 	items      int
 	drain      uint64
-	hint       int // bytes of readings in the last drain: the next payload's size
+	size       int // bytes of the readings, counted in the sizing pass
 }
 
 func appendElements(dst, elems []byte) []byte {
@@ -158,11 +163,27 @@ func (u *uplink) drainOnce(ctx context.Context) (int, error) {
 	if len(u.envs) > 1000 {
 		clear(u.envs) // enterprises come and go (sensor topics): stay bounded
 	}
-	// Records are spliced in place, inside the queue's read transaction.
+	// A first pass picks the records and sizes each envelope, a second
+	// copies their elements into payloads of that size: one allocation per
+	// envelope, no growing. Both read the queue in place.
+	u.sizing = true
 	if err := u.store.PeekFunc(u.take); err != nil {
 		return 0, fmt.Errorf("read queue: %w", err)
 	}
 	if len(u.seqs) == 0 {
+		return 0, nil
+	}
+	for _, env := range u.order {
+		// A new payload each drain: paho keeps it until the broker's PUBACK,
+		// and may resend it after a reconnect.
+		env.payload = make([]byte, headRoom, headRoom+env.size+len(env.events)+32)
+		env.events = env.events[:0]
+	}
+	u.sizing, u.filled = false, 0
+	if err := u.store.PeekFunc(u.take); err != nil {
+		return 0, fmt.Errorf("read queue: %w", err)
+	}
+	if u.filled != len(u.seqs) {
 		return 0, nil
 	}
 	start := time.Now()
@@ -186,52 +207,65 @@ func (u *uplink) drainOnce(ctx context.Context) (int, error) {
 	return u.items, nil
 }
 
-// add puts one queued record's elements into its enterprise's envelope, in
-// order, unless that would take the envelope over batch_size or the drain
-// over maxDrainItems: then it returns false and the drain stops there, so
-// that records leave the queue in order. data is only valid during the call.
+// add takes one queued record into its enterprise's envelope, in order. In
+// the sizing pass it stops (returns false) where the envelope would go over
+// batch_size or the drain over maxDrainItems, so that records leave the
+// queue in order, and counts the bytes; in the second pass it copies the
+// elements of the same records. data is only valid during the call.
 func (u *uplink) add(seq uint64, data []byte) bool {
+	if !u.sizing {
+		if u.filled == len(u.seqs) || seq != u.seqs[u.filled] {
+			// Done, or the oldest records were dropped meanwhile (the queue
+			// was full): the drain starts over.
+			return false
+		}
+		u.filled++
+	}
 	var (
 		ent              []byte
 		items            int
 		readings, events []byte
-		old              record
+		err              error
 	)
 	if len(data) > 0 && data[0] == pollFormat {
-		p, err := parsePollRecord(data)
-		if err != nil {
-			u.undecodable(seq, err)
-			u.seqs = append(u.seqs, seq)
-			return true
+		var p pollRecord
+		if p, err = parsePollRecord(data); err == nil {
+			ent, items, readings, events = p.enterprise, p.nReadings+p.nEvts, p.readings, p.events
 		}
-		ent, items, readings, events = p.enterprise, p.nReadings+p.nEvts, p.readings, p.events
 	} else {
 		// A record of the format before one record per poll.
-		var err error
-		if old, err = decodeRecord(data); err != nil {
+		var old record
+		if old, err = decodeRecord(data); err == nil {
+			ent, items = []byte(old.enterprise()), 1
+			if old.R != nil {
+				readings = wire.AppendReading(u.scratch[:0], old.R)
+			} else {
+				events = wire.AppendEvent(u.scratch[:0], old.E)
+			}
+			u.scratch = append(readings, events...)[:0]
+		}
+	}
+	if err != nil {
+		if u.sizing {
 			u.undecodable(seq, err)
 			u.seqs = append(u.seqs, seq)
-			return true
 		}
-		ent, items = []byte(old.enterprise()), 1
+		return true
 	}
 	env := u.env(ent)
-	if len(u.seqs) > 0 && (env.items+items > u.cfg.BatchSize || u.items+items > maxDrainItems) {
-		return false
-	}
-	u.seqs = append(u.seqs, seq)
-	if env.items == 0 {
-		u.order = append(u.order, env)
-		// A new payload each drain: paho keeps it until the broker's
-		// PUBACK, and may resend it after a reconnect.
-		env.payload = make([]byte, headRoom, headRoom+env.hint+env.hint/8+256)
-	}
-	env.items += items
-	u.items += items
-	if old.R != nil {
-		readings = wire.AppendReading(nil, old.R)
-	} else if old.E != nil {
-		events = wire.AppendEvent(nil, old.E)
+	if u.sizing {
+		if len(u.seqs) > 0 && (env.items+items > u.cfg.BatchSize || u.items+items > maxDrainItems) {
+			return false
+		}
+		u.seqs = append(u.seqs, seq)
+		if env.items == 0 {
+			u.order = append(u.order, env)
+		}
+		env.items += items
+		u.items += items
+		env.size += len(readings) + 1
+		env.events = appendElements(env.events, events) // sized here, rebuilt in the copy
+		return true
 	}
 	if len(readings) > 0 {
 		if len(env.payload) > headRoom {
@@ -256,7 +290,7 @@ func (u *uplink) env(enterprise []byte) *envElements {
 		u.envs[env.enterprise] = env
 	}
 	if env.drain != u.drain {
-		env.drain, env.payload, env.events, env.items = u.drain, nil, env.events[:0], 0
+		env.drain, env.payload, env.events, env.items, env.size = u.drain, nil, env.events[:0], 0, 0
 	}
 	return env
 }
@@ -266,7 +300,6 @@ func (u *uplink) env(enterprise []byte) *envElements {
 func (u *uplink) publish(ctx context.Context, env *envElements) bool {
 	u.seq++
 	seq := u.seq
-	env.hint = len(env.payload) - headRoom
 	u.head = wire.AppendEnvelopeHead(u.head[:0], u.gateway, seq, time.Now().UnixMilli())
 	if len(u.head) > headRoom {
 		// A gateway id too long for the room: copy.
