@@ -21,6 +21,7 @@ type metrics struct {
 	seqGaps          *prometheus.CounterVec
 	rollups          prometheus.Counter
 	rollupErrors     prometheus.Counter
+	unacked          prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,6 +35,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		intervals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_consumption_points_total", Help: "Consumption intervals written to InfluxDB.",
+		}),
+		unacked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "parkcarbon_collector_unacked_messages",
+			Help: "Envelopes received and held, not yet acknowledged (waiting to be stored); the broker's inflight window bounds it.",
 		}),
 		writes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_influx_writes_total", Help: "Batches written to InfluxDB.",
@@ -71,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.messages, m.readings, m.intervals, m.writes, m.writeErrors, m.writeDuration, m.connected,
-		m.rollups, m.rollupErrors, m.rejectedPoints, m.gapFills, m.seqGaps, m.clockSkew, m.rejectedReadings)
+		m.rollups, m.rollupErrors, m.unacked, m.rejectedPoints, m.gapFills, m.seqGaps, m.clockSkew, m.rejectedReadings)
 	return m
 }
 

@@ -38,8 +38,8 @@ type rollups struct {
 	kick    chan struct{}
 }
 
-func newRollups(q api.QueryAPI, w api.WriteAPIBlocking, bucket string, log *slog.Logger, m *metrics) *rollups {
-	return &rollups{query: q, write: w, bucket: bucket, debounce: time.Second, share: 0.2, log: log, m: m,
+func newRollups(q api.QueryAPI, w api.WriteAPIBlocking, bucket string, every time.Duration, log *slog.Logger, m *metrics) *rollups {
+	return &rollups{query: q, write: w, bucket: bucket, debounce: every, share: 0.2, log: log, m: m,
 		pending: map[int64]struct{}{}, kick: make(chan struct{}, 1)}
 }
 
@@ -60,8 +60,8 @@ func (r *rollups) touch(hours ...int64) {
 }
 
 // run recomputes pending hours until ctx is done. It waits debounce after a
-// kick so that a busy hour is recomputed about once per second, not per
-// batch (longer if a pass is slow: see share). At start it recomputes the
+// kick so that a busy hour is recomputed once per debounce, not per batch
+// (longer if a pass is slow: see share). At start it recomputes the
 // recent hours (a collector that stopped or crashed between a write and its
 // rollup leaves them stale); when stopping, it recomputes what is pending,
 // for at most flushTimeout.

@@ -32,7 +32,7 @@ func TestHourlyRollupSpreadsAndIsIdempotent(t *testing.T) {
 	defer client.Close()
 	w := client.WriteAPIBlocking("park", inf.Bucket)
 	conv := Converter{Factors: carbon.DefaultTable(), Region: "CN"}
-	r := newRollups(client.QueryAPI("park"), w, inf.Bucket, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
+	r := newRollups(client.QueryAPI("park"), w, inf.Bucket, time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
 	ctx := t.Context()
 
 	store := func(readings ...wire.Reading) {

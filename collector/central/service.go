@@ -122,7 +122,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 	// The blocking API has no hidden retry buffer: a nil error means the
 	// points are stored, which is what acknowledging the message needs.
 	s.writer = s.influx.WriteAPIBlocking(cfg.InfluxDB.Org, cfg.InfluxDB.Bucket)
-	s.rollups = newRollups(s.influx.QueryAPI(cfg.InfluxDB.Org), s.writer, cfg.InfluxDB.Bucket, log, s.m)
+	s.rollups = newRollups(s.influx.QueryAPI(cfg.InfluxDB.Org), s.writer, cfg.InfluxDB.Bucket, cfg.Ingest.RollupInterval, log, s.m)
 	registerSpool(reg, spool)
 	if cfg.Alerts != "" {
 		if s.alerts, s.alertsCfg, err = newAlerts(cfg, registry, s, log, reg); err != nil {
@@ -334,6 +334,7 @@ func (s *Service) Run(ctx context.Context) error {
 // that a poison message is not redelivered forever.
 func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 	now := time.Now()
+	s.m.unacked.Inc()
 	env, rej := s.admit(msg.Topic(), msg.Payload(), now)
 	if rej != nil {
 		s.rejectMessage(msg, rej)
@@ -359,6 +360,7 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 	case s.inbox <- inbound{msg: msg, env: env, lines: buf, npoints: bytes.Count(*buf, []byte{'\n'}), n: len(env.Readings), intervals: intervals, hours: hours, gateway: env.Gateway, gaps: gaps}:
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
+		s.m.unacked.Dec()
 	}
 }
 
@@ -410,15 +412,38 @@ func (s *Service) writeLoop(ctx context.Context) error {
 			lines = s.takeLines(lines, &in)
 			batch, npoints = append(batch, in), npoints+in.npoints
 		}
+		// Take what has arrived; with a linger, wait that long for more:
+		// fewer, bigger writes cost InfluxDB less per point.
+		var linger <-chan time.Time
+		var lingerTimer *time.Timer
+		if s.cfg.Ingest.Linger > 0 && npoints < s.cfg.Ingest.BatchPoints {
+			lingerTimer = time.NewTimer(s.cfg.Ingest.Linger)
+			linger = lingerTimer.C
+		}
 	fill:
 		for npoints < s.cfg.Ingest.BatchPoints {
 			select {
 			case in := <-s.inbox:
 				lines = s.takeLines(lines, &in)
 				batch, npoints = append(batch, in), npoints+in.npoints
+				continue
 			default:
+			}
+			if linger == nil {
+				break
+			}
+			select {
+			case in := <-s.inbox:
+				lines = s.takeLines(lines, &in)
+				batch, npoints = append(batch, in), npoints+in.npoints
+			case <-linger:
+				break fill
+			case <-ctx.Done():
 				break fill
 			}
+		}
+		if lingerTimer != nil {
+			lingerTimer.Stop()
 		}
 		touched = touched[:0]
 		for _, in := range batch {
@@ -443,6 +468,7 @@ func (s *Service) writeLoop(ctx context.Context) error {
 				}
 			}
 			in.msg.Ack()
+			s.m.unacked.Dec()
 			if s.alerts != nil && s.cfg.MQTT.ShareGroup == "" {
 				// On a shared subscription the observer does this (observer.go).
 				s.alerts.ObserveReadings(in.gateway, in.env.Readings)

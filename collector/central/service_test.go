@@ -54,10 +54,20 @@ func publish(t *testing.T, c mqtt.Client, from, to int) {
 
 func startService(t *testing.T, broker *servers.Mosquitto, influx *servers.Influx) (*Service, func()) {
 	t.Helper()
+	return startServiceWith(t, broker, influx, nil)
+}
+
+// startServiceWith is startService with a config change before defaults.
+func startServiceWith(t *testing.T, broker *servers.Mosquitto, influx *servers.Influx, change func(*Config)) (*Service, func()) {
+	t.Helper()
 	cfg := &Config{
 		MQTT:     MQTTConfig{Broker: broker.URL, ClientID: "collector-test"},
 		InfluxDB: InfluxConfig{URL: influx.URL, Token: influx.Token, Bucket: influx.Bucket, Timeout: 2 * time.Second},
 		Spool:    SpoolConfig{Dir: filepath.Join(t.TempDir(), "spool")},
+		Ingest:   IngestConfig{RollupInterval: time.Second},
+	}
+	if change != nil {
+		change(cfg)
 	}
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -181,5 +191,21 @@ func TestUnackedMessageIsRedelivered(t *testing.T) {
 		again.Ack()
 	case <-time.After(10 * time.Second):
 		t.Fatal("the unacknowledged message did not come back")
+	}
+}
+
+// With ingest.linger, messages arriving one after another go to InfluxDB in
+// one write, not one write each.
+func TestLingerBatchesWrites(t *testing.T) {
+	influx, broker := testenv.Influx(t), testenv.Mosquitto(t)
+	svc, _ := startServiceWith(t, broker, influx, func(c *Config) { c.Ingest.Linger = 2 * time.Second })
+	pub := publisher(t, broker.URL, "linger-pub")
+	publish(t, pub, 0, 10) // each waits for its PUBACK: 10 arrivals, not a burst
+	waitFor(t, "10 readings stored", 20*time.Second, func() bool {
+		n, _ := count(t, influx, "reading", "value")
+		return n == 10
+	})
+	if w := testutil.ToFloat64(svc.m.writes); w != 1 {
+		t.Fatalf("%v writes for 10 messages within the linger, want 1", w)
 	}
 }
