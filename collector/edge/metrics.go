@@ -90,7 +90,7 @@ func registerQueue(reg prometheus.Registerer, store *queue.Store, oldestAge func
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parkcarbon_edge_buffer_records", Help: "Readings and events queued on disk, not yet acknowledged by the broker.",
-		}, func() float64 { return float64(store.Stats().Records) }),
+		}, func() float64 { return float64(store.Stats().Items) }), // a record holds a poll's readings
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parkcarbon_edge_buffer_bytes", Help: "Bytes of queued records.",
 		}, func() float64 { return float64(store.Stats().Bytes) }),
@@ -98,8 +98,8 @@ func registerQueue(reg prometheus.Registerer, store *queue.Store, oldestAge func
 			Name: "parkcarbon_edge_buffer_oldest_age_seconds", Help: "Age of the oldest queued record (0 when empty).",
 		}, oldestAge),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "parkcarbon_edge_buffer_dropped_total", Help: "Queued records dropped, oldest first, because buffer.max_size was reached.",
-		}, func() float64 { return float64(store.Stats().Dropped) }),
+			Name: "parkcarbon_edge_buffer_dropped_total", Help: "Queued readings and events dropped, oldest first, because buffer.max_size was reached.",
+		}, func() float64 { return float64(store.Stats().DroppedItems) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "parkcarbon_edge_buffer_corrupt_records_total", Help: "Queued records cut out because their checksum failed.",
 		}, func() float64 { return float64(store.Stats().Corrupt) }),

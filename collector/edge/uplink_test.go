@@ -16,6 +16,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/parkcarbon/parkcarbon/internal/queue"
 	"github.com/parkcarbon/parkcarbon/internal/wire"
@@ -199,13 +200,22 @@ func TestStopWithBrokerDownReturns(t *testing.T) {
 	cfg := &Config{Gateway: "gw-1",
 		Uplink: UplinkConfig{Broker: "tcp://127.0.0.1:1", TopicPrefix: "park", BatchSize: 500, Linger: time.Second, MaxRate: 5000},
 		Buffer: BufferConfig{Dir: dir, MaxSize: 1 << 30, Sync: "always"}}
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := &fakeClient{attempts: make(chan struct{})}
 	a.uplink.client = client
 	if err := a.store.Commit([][]byte{appendPollRecord(nil, "ent-1", pollOf("m-1", 1000, 1), nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The queue's depth is in readings and events, not records.
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP parkcarbon_edge_buffer_records Readings and events queued on disk, not yet acknowledged by the broker.
+# TYPE parkcarbon_edge_buffer_records gauge
+parkcarbon_edge_buffer_records 2
+`), "parkcarbon_edge_buffer_records"); err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(t.Context())
