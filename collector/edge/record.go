@@ -57,14 +57,28 @@ func appendPollRecord(b []byte, ent string, readings []wire.Reading, events []wi
 	b = binary.AppendVarint(b, ts)
 	lenAt := len(b)
 	b = append(b, 0, 0, 0, 0)
+	// The readings of a poll share meter, enterprise and energy: their
+	// encoded head is copied from the previous reading's.
 	first := true
+	var prev *wire.Reading
+	headAt, headEnd := 0, 0
 	for i := range readings {
 		if r := &readings[i]; r.Enterprise == ent && finite(r.Value) {
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			b = wire.AppendReading(b, r)
+			if prev != nil && r.Meter == prev.Meter && r.Enterprise == prev.Enterprise && r.Energy == prev.Energy {
+				at := len(b)
+				b = append(b, b[headAt:headEnd]...)
+				headAt, headEnd = at, len(b)
+			} else {
+				headAt = len(b)
+				b = wire.AppendReadingHead(b, r)
+				headEnd = len(b)
+			}
+			prev = r
+			b = wire.AppendReadingRest(b, r)
 		}
 	}
 	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))

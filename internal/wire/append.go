@@ -12,13 +12,25 @@ import (
 // into envelopes as they are. The value and delta must be finite (checked at
 // acquisition); a non-finite one is written as 0 rather than as invalid JSON.
 func AppendReading(b []byte, r *Reading) []byte {
+	return AppendReadingRest(AppendReadingHead(b, r), r)
+}
+
+// AppendReadingHead appends the start of r's object, up to its quantity:
+// {"meter":…,"enterprise":…,"energy":…,"quantity":
+// The readings of one poll share it, so it can be copied rather than
+// encoded again.
+func AppendReadingHead(b []byte, r *Reading) []byte {
 	b = append(b, `{"meter":`...)
 	b = AppendString(b, r.Meter)
 	b = append(b, `,"enterprise":`...)
 	b = AppendString(b, r.Enterprise)
 	b = append(b, `,"energy":`...)
 	b = AppendString(b, r.Energy)
-	b = append(b, `,"quantity":`...)
+	return append(b, `,"quantity":`...)
+}
+
+// AppendReadingRest appends the rest of r's object after AppendReadingHead.
+func AppendReadingRest(b []byte, r *Reading) []byte {
 	b = AppendString(b, r.Quantity)
 	b = append(b, `,"value":`...)
 	b = AppendFloat(b, r.Value)
@@ -87,6 +99,15 @@ func AppendFloat(b []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the bytes AppendString copies as they are: printable ASCII but
+// '"', '\\', '<', '>' and '&'.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string with encoding/json's escaping
 // (HTML-safe): '"' and '\\' and the control characters escaped (\b \f \n
 // \r \t in short form, the rest as \u00XX), '<' '>' '&' as \u003c \u003e
@@ -97,11 +118,11 @@ func AppendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
