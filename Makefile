@@ -64,13 +64,18 @@ CHAOS ?= 5m
 chaos: deps
 	PARKCARBON_CHAOS=$(CHAOS) $(GO) test -count=1 -run '^TestChaos$$' -v -timeout 30m ./internal/e2e/
 
-# Runs each fuzz target for FUZZTIME (default 30s); new corpus lands in testdata/fuzz.
+# Runs each fuzz target for FUZZTIME (default 30s). Go keeps what the fuzzer
+# finds interesting in its cache; it is copied into testdata/fuzz/<target>
+# so that the corpus is committed and every `go test` replays it.
 FUZZTIME ?= 30s
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$target"; \
 			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			cache="$$($(GO) env GOCACHE)/fuzz/$$pkg/$$target"; \
+			dir="$$($(GO) list -f '{{.Dir}}' $$pkg)/testdata/fuzz/$$target"; \
+			if [ -d "$$cache" ]; then mkdir -p "$$dir" && cp -n "$$cache"/* "$$dir"/; fi; \
 		done; \
 	done
 
