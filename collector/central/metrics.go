@@ -69,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parkcarbon_collector_seq_anomalies_total", Help: "Envelopes whose per-gateway seq skipped ahead (gap) or did not advance (repeat). Normal after an agent restart or with several collectors sharing a subscription.",
 		}, []string{"gateway", "kind"}),
 		rollups: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "parkcarbon_collector_rollup_hours_total", Help: "Hours of consumption_hourly recomputed (for every enterprise at once).",
+			Name: "parkcarbon_collector_rollups_total", Help: "Hours of consumption_hourly recomputed (for every enterprise at once).",
 		}),
 		rollupErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_rollup_errors_total", Help: "Hourly rollup recomputations that failed and were retried.",
