@@ -110,10 +110,22 @@ func (c *Converter) appendSplit(dst []byte, r *wire.Reading, scope string, whole
 	return dst
 }
 
+// lpTagSpecial marks the bytes lpTag must rewrite. Read-only.
+var lpTagSpecial = [256]bool{' ': true, ',': true, '=': true, '\n': true, '\r': true, '\t': true}
+
 func lpTag(dst []byte, key, value string) []byte {
 	dst = append(dst, ',')
 	dst = append(dst, key...)
 	dst = append(dst, '=')
+	// Validated identifiers never need escaping: look first, then copy the
+	// whole value (a byte-by-byte append was 8 % of the collector at load).
+	clean := true
+	for i := 0; i < len(value) && clean; i++ {
+		clean = !lpTagSpecial[value[i]]
+	}
+	if clean {
+		return append(dst, value...)
+	}
 	for i := 0; i < len(value); i++ {
 		switch b := value[i]; b {
 		case ' ', ',', '=':

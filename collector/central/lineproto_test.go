@@ -81,3 +81,18 @@ func BenchmarkAppendLines(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/50, "ns/reading")
 }
+
+// Tag values reach AppendLines validated, but lpTag still escapes what line
+// protocol would misread, and copies the rest as is.
+func TestLPTagEscapes(t *testing.T) {
+	for in, want := range map[string]string{
+		"m-101":      `,k=m-101`,
+		"a b,c=d":    `,k=a\ b\,c\=d`,
+		"x\ny\rz\tw": `,k=x_y_z_w`,
+		"":           `,k=`,
+	} {
+		if got := string(lpTag(nil, "k", in)); got != want {
+			t.Errorf("lpTag(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
