@@ -387,8 +387,6 @@ func (s *Service) checkSeq(env *wire.Envelope) {
 	}
 }
 
-// writeLoop writes whatever has arrived in one batch, so batches grow with
-// the load and a lone message is written without waiting.
 // takeLines appends a message's lines to the batch's and gives its buffer
 // back to the pool.
 func (s *Service) takeLines(batch []byte, in *inbound) []byte {
@@ -398,6 +396,9 @@ func (s *Service) takeLines(batch []byte, in *inbound) []byte {
 	return batch
 }
 
+// writeLoop writes whatever has arrived in one batch, so batches grow with
+// the load and a lone message is written without waiting (unless
+// ingest.linger asks it to wait for company).
 func (s *Service) writeLoop(ctx context.Context) error {
 	var batch []inbound
 	var lines []byte
