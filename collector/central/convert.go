@@ -41,10 +41,17 @@ func touchedHours(env *wire.Envelope, into []int64) (_ []int64, intervals int) {
 		}
 		intervals++
 		for h := hourOf(r.Since + 1); h <= hourOf(r.TS); h += Hour {
-			if !slices.Contains(into, h) {
-				into = append(into, h)
-			}
+			into = addHour(into, h)
 		}
 	}
 	return into, intervals
+}
+
+// addHour appends h to hours unless it is there: a set that is nearly
+// always one or two long.
+func addHour(hours []int64, h int64) []int64 {
+	if slices.Contains(hours, h) {
+		return hours
+	}
+	return append(hours, h)
 }

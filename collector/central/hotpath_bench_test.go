@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -232,9 +231,7 @@ func BenchmarkMessage(b *testing.B) {
 		lines = s.takeLines(lines[:0], &in)
 		touched = touched[:0]
 		for _, h := range in.hours {
-			if !slices.Contains(touched, h) {
-				touched = append(touched, h)
-			}
+			touched = addHour(touched, h)
 		}
 		written.Inc()
 		s.m.readings.Add(float64(in.n))

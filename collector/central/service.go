@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -449,9 +448,7 @@ func (s *Service) writeLoop(ctx context.Context) error {
 		touched = touched[:0]
 		for _, in := range batch {
 			for _, h := range in.hours {
-				if !slices.Contains(touched, h) {
-					touched = append(touched, h)
-				}
+				touched = addHour(touched, h)
 			}
 		}
 		res := s.store(ctx, lines, npoints, touched)
