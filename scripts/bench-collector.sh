@@ -106,6 +106,7 @@ idle() {
 }
 
 run() {
+	command -v jq >/dev/null || { echo "run needs jq: apt-get install -y jq" >&2; exit 1; }
 	local rate=$1 duration=$2
 	shift 2
 	exec 9>/tmp/parkcarbon-measure.lock
@@ -123,7 +124,7 @@ run() {
 	local hwm
 	hwm=$(awk '/VmHWM/ {print $2}' "/proc/$c/status")
 	jq -c --argjson cpu "$(((c1 - c0)))" --argjson tck "$TCK" --argjson hwm "$hwm" \
-		--argjson icpu "$((i1 - i0))" --argjson mcpu "$((m1 - m0))" --argjson wall "$(echo "$t1 - $t0" | bc)" \
+		--argjson icpu "$((i1 - i0))" --argjson mcpu "$((m1 - m0))" --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
 		'{rate, sent, stored, lost, complete, throughput_per_s, drain_s, p99_ms: .latency.p99_ms,
 		  collector_us_per_reading: ($cpu / $tck * 1e6 / .stored),
 		  collector_vmhwm_mb: ($hwm / 1024), influxd_cores: ($icpu / $tck / $wall),
