@@ -4,13 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"sync/atomic"
 	"time"
-
-	gmodbus "github.com/goburrow/modbus"
 )
 
 // Conn is one connection to one endpoint (a meter, a gateway in front of several, or a
@@ -92,7 +88,7 @@ func ErrorKind(err error) string {
 		return "closed"
 	case isTimeout(err) || errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
-	case errors.As(err, &frame), errors.Is(err, errGoburrowFrame):
+	case errors.As(err, &frame):
 		return "frame"
 	}
 	return "connection"
@@ -109,146 +105,6 @@ const DefaultTimeout = 3 * time.Second
 // idleTimeout: a connection unused this long is redialled before the next request, as
 // gateways and NAT routers drop idle connections without telling.
 const idleTimeout = time.Minute
-
-// DialTCP returns a Modbus TCP connection to addr (host:port). It connects on first use and
-// reconnects after any failed request. timeout bounds each request (0: DefaultTimeout);
-// a context deadline shortens it further.
-func DialTCP(addr string, timeout time.Duration) Conn {
-	return dialTCP(addr, "tcp://"+addr, Options{Timeout: timeout})
-}
-
-func dialTCP(addr, name string, o Options) *tcpConn {
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	h := gmodbus.NewTCPClientHandler(addr)
-	h.Timeout = o.Timeout
-	h.IdleTimeout = 0 // no library timer: idleness is handled here, before a request
-	return &tcpConn{name: name, opts: o, handler: h, client: gmodbus.NewClient(h)}
-}
-
-type tcpConn struct {
-	name    string
-	opts    Options
-	handler *gmodbus.TCPClientHandler
-	client  gmodbus.Client
-	closed  atomic.Bool
-
-	connected bool      // handler holds an open connection
-	lastEnd   time.Time // when the last answer ended
-}
-
-// errGoburrowFrame marks goburrow's verification errors (wrong transaction id, unit,
-// function, length): plain strings in the library.
-var errGoburrowFrame = errors.New("response does not fit the request")
-
-// checkRead validates a read's function and count, and returns the data bytes it answers.
-func checkRead(function string, count uint16) (want int, err error) {
-	limit, want := MaxRegisters, 2*int(count)
-	switch function {
-	case "input", "holding":
-	case "coil", "discrete":
-		limit, want = MaxBits, (int(count)+7)/8
-	default:
-		return 0, fmt.Errorf("unknown function %q", function)
-	}
-	if count == 0 || int(count) > limit {
-		return 0, fmt.Errorf("count must be 1 to %d", limit)
-	}
-	return want, nil
-}
-
-func (c *tcpConn) ReadRegisters(ctx context.Context, unit byte, function string, address, count uint16) ([]byte, error) {
-	what := fmt.Sprintf("read %s %d+%d unit %d from %s", readName(function), address, count, unit, c.name)
-	want, err := checkRead(function, count)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	var read func(address, quantity uint16) ([]byte, error)
-	switch function {
-	case "input":
-		read = c.client.ReadInputRegisters
-	case "holding":
-		read = c.client.ReadHoldingRegisters
-	case "coil":
-		read = c.client.ReadCoils
-	default:
-		read = c.client.ReadDiscreteInputs
-	}
-	if c.closed.Load() {
-		return nil, fmt.Errorf("%s: %w", what, net.ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	// goburrow takes no context: a deadline becomes the request timeout. Cancellation without
-	// a deadline therefore takes effect only when the running request ends (within timeout).
-	deadline := time.Now().Add(c.opts.Timeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	if c.connected && time.Since(c.lastEnd) > idleTimeout {
-		c.Disconnect()
-	}
-	if !c.connected {
-		if c.handler.Timeout = time.Until(deadline); c.handler.Timeout <= 0 {
-			return nil, fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
-		}
-		if err := c.handler.Connect(); err != nil {
-			return nil, fmt.Errorf("%s: connect: %w", what, err)
-		}
-		c.connected = true
-		if err := sleepUntil(ctx, time.Now().Add(c.opts.PauseAfterConnect), deadline); err != nil {
-			return nil, fmt.Errorf("%s: pause after connect: %w", what, err)
-		}
-	} else if err := sleepUntil(ctx, c.lastEnd.Add(c.opts.PauseBetweenRequests), deadline); err != nil {
-		return nil, fmt.Errorf("%s: pause between requests: %w", what, err)
-	}
-	// Handler fields are per connection; the caller's serialization makes setting them safe.
-	if c.handler.Timeout = time.Until(deadline); c.handler.Timeout <= 0 {
-		return nil, fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
-	}
-	c.handler.SlaveId = unit
-
-	data, err := read(address, count)
-	c.lastEnd = time.Now()
-	var mbErr *gmodbus.ModbusError
-	var ne net.Error
-	switch {
-	case errors.As(err, &mbErr) && mbErr.FunctionCode&0x80 != 0:
-		// An exception is a complete, well-formed answer: the stream is in step, keep it.
-		return nil, fmt.Errorf("%s: %w", what, &ExceptionError{Function: mbErr.FunctionCode &^ 0x80, Code: mbErr.ExceptionCode})
-	case err != nil:
-		// After a timeout the late answer may still arrive and would be taken as the answer
-		// to the next request (goburrow/modbus #64, #103). Any other failure leaves the stream
-		// in an unknown state too. A fresh connection is the only safe continuation.
-		c.Disconnect()
-		if !errors.As(err, &ne) && !errors.Is(err, os.ErrDeadlineExceeded) && !isEOF(err) {
-			err = fmt.Errorf("%w: %v", errGoburrowFrame, err)
-		}
-		return nil, fmt.Errorf("%s: %w", what, err)
-	case len(data) != want:
-		c.Disconnect()
-		return nil, fmt.Errorf("%s: %w", what, &FrameError{fmt.Sprintf("got %d bytes, want %d", len(data), want)})
-	}
-	return data, nil
-}
-
-func (c *tcpConn) Disconnect() error {
-	c.connected = false
-	return c.handler.Close()
-}
-
-// Close may run while a read is under way (from another goroutine): it touches only the
-// closed flag and the handler, which has its own lock.
-func (c *tcpConn) Close() error {
-	c.closed.Store(true)
-	return c.handler.Close()
-}
-
-func isEOF(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-}
 
 // sleepUntil waits until t, unless ctx ends or t lies past deadline.
 func sleepUntil(ctx context.Context, t, deadline time.Time) error {
@@ -282,4 +138,20 @@ func readName(function string) string {
 		return "discrete inputs"
 	}
 	return function
+}
+
+// checkRead validates a read's function and count, and returns the data bytes it answers.
+func checkRead(function string, count uint16) (want int, err error) {
+	limit, want := MaxRegisters, 2*int(count)
+	switch function {
+	case "input", "holding":
+	case "coil", "discrete":
+		limit, want = MaxBits, (int(count)+7)/8
+	default:
+		return 0, fmt.Errorf("unknown function %q", function)
+	}
+	if count == 0 || int(count) > limit {
+		return 0, fmt.Errorf("count must be 1 to %d", limit)
+	}
+	return want, nil
 }

@@ -20,27 +20,68 @@ type Sample struct {
 // a device either answered this poll or it did not.
 // Values are not checked: a meter that sends NaN yields NaN.
 func ReadDevice(ctx context.Context, c Conn, unit byte, p *profile.Profile, plan []Request) ([]Sample, error) {
+	var r Reader
+	return r.Read(ctx, c, unit, p, plan)
+}
+
+// A Reader is ReadDevice with buffers kept from one read to the next: what a poll loop
+// uses, so that polling allocates nothing. The samples it returns, and their Raw bytes,
+// are valid until its next Read. Not safe for concurrent use.
+type Reader struct {
+	samples []Sample
+	raw     []byte
+}
+
+// appender is a Conn that can append an answer to a buffer it is given.
+type appender interface {
+	AppendRegisters(ctx context.Context, dst []byte, unit byte, function string, address, count uint16) ([]byte, error)
+}
+
+// Read is ReadDevice (see there) into r's buffers.
+func (r *Reader) Read(ctx context.Context, c Conn, unit byte, p *profile.Profile, plan []Request) ([]Sample, error) {
 	if plan == nil {
 		plan = Plan(p.Registers, 0)
 	}
-	n := 0
+	n, words := 0, 0
 	for _, req := range plan {
 		n += len(req.Registers)
+		words += int(req.Count)
 	}
-	samples := make([]Sample, 0, n)
+	// Raw aliases raw; sized for every answer, it does not move while samples point into
+	// it (and if it did, earlier samples would keep the old array, still valid).
+	raw := r.raw[:0]
+	if cap(raw) < 2*words {
+		raw = make([]byte, 0, 2*words)
+	}
+	samples := r.samples[:0]
+	if cap(samples) < n {
+		samples = make([]Sample, 0, n)
+	}
+	app, _ := c.(appender)
 	for _, req := range plan {
-		raw, err := c.ReadRegisters(ctx, unit, req.Function, req.Address, req.Count)
+		start := len(raw)
+		var err error
+		if app != nil {
+			raw, err = app.AppendRegisters(ctx, raw, unit, req.Function, req.Address, req.Count)
+		} else {
+			var got []byte
+			if got, err = c.ReadRegisters(ctx, unit, req.Function, req.Address, req.Count); err == nil {
+				raw = append(raw, got...)
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("profile %s: %w", p.Name, err)
 		}
-		for _, r := range req.Registers {
-			s, err := sample(req, r, raw)
+		answer := raw[start:len(raw):len(raw)]
+		for _, reg := range req.Registers {
+			s, err := sample(req, reg, answer)
 			if err != nil {
 				return nil, fmt.Errorf("profile %s unit %d: %w", p.Name, unit, err)
 			}
 			samples = append(samples, s)
 		}
 	}
+	r.raw, r.samples = raw, samples
 	return samples, nil
 }
 

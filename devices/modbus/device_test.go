@@ -148,5 +148,17 @@ func BenchmarkReadDevice(b *testing.B) {
 				}
 			}
 		})
+		// What a bus does: one Reader for every poll.
+		b.Run(fmt.Sprintf("%s-reader", name), func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			var r Reader
+			var conn Conn = c // converted once, as a bus holds its Conn
+			for b.Loop() {
+				if _, err := r.Read(ctx, conn, 1, p, plan); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

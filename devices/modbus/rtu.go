@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -140,22 +141,27 @@ type rtuConn struct {
 }
 
 func (c *rtuConn) ReadRegisters(ctx context.Context, unit byte, function string, address, count uint16) ([]byte, error) {
-	what := fmt.Sprintf("read %s %d+%d unit %d from %s", readName(function), address, count, unit, c.name)
+	return c.AppendRegisters(ctx, nil, unit, function, address, count)
+}
+
+// AppendRegisters is ReadRegisters appending the answer to dst.
+func (c *rtuConn) AppendRegisters(ctx context.Context, dst []byte, unit byte, function string, address, count uint16) ([]byte, error) {
+	fail := func(err error) error { return readError(function, address, count, unit, c.name, err) }
 	want, err := checkRead(function, count)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return dst, fail(err)
 	}
 	if unit == 0 || unit > 247 {
 		// 0 is broadcast, which no device answers; 248–255 are reserved on a serial line.
-		return nil, fmt.Errorf("%s: unit must be 1 to 247 on an RTU line", what)
+		return dst, fail(errors.New("unit must be 1 to 247 on an RTU line"))
 	}
 	deadline, err := c.start(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return dst, fail(err)
 	}
 	l, fresh, err := c.connect(deadline)
 	if err != nil {
-		return nil, fmt.Errorf("%s: connect: %w", what, err)
+		return dst, fail(fmt.Errorf("connect: %w", err))
 	}
 	data, err := c.exchange(ctx, l, fresh, deadline, unit, functionCode(function), address, count, want)
 	c.lastEnd = time.Now()
@@ -165,10 +171,10 @@ func (c *rtuConn) ReadRegisters(ctx context.Context, unit byte, function string,
 			c.drop(l)
 			c.suspect = true
 		}
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return dst, fail(err)
 	}
 	c.suspect = false
-	return data, nil
+	return append(dst, data...), nil
 }
 
 // start checks the context and returns the request's deadline.
@@ -236,7 +242,7 @@ func (c *rtuConn) exchange(ctx context.Context, l link, fresh bool, deadline tim
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte(nil), data...), nil // buf is reused by the next request
+	return data, nil // c.buf's: valid until the next request
 }
 
 // drain discards whatever arrives until the link has been quiet for afterFailureQuiet.
