@@ -52,9 +52,24 @@ type bus struct {
 	polls, requests, queueErrors prometheus.Counter
 	pollDuration                 prometheus.Observer
 	// readings is reused by each poll (the recorder does not keep it): one
-	// per bus, as a bus polls one device at a time.
+	// per bus, as a bus polls one device at a time; so are the reader's
+	// buffers and the poll's context.
 	readings []wire.Reading
+	reader   modbus.Reader
+	pollCtx  pollContext
 }
+
+// pollContext is a bus's context with the deadline of the running poll: the
+// Modbus connection bounds each request by ctx.Deadline(), so it does what
+// context.WithTimeout did without a context, a timer and a registration with
+// the parent per poll. Done and Err are the parent's: nothing in the poll
+// path waits past the deadline (the connection's pauses check it first).
+type pollContext struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *pollContext) Deadline() (time.Time, bool) { return c.deadline, true }
 
 // newBus builds the bus of one endpoint; it dials nothing yet.
 func newBus(cfg ModbusConfig, user map[string]*profile.Profile, rec *recorder, log *slog.Logger, m *metrics) (*bus, error) {
@@ -136,7 +151,8 @@ func (b *bus) run(ctx context.Context) {
 	for _, d := range b.devices {
 		d.next = nextSlot(now, d.cfg.Interval)
 	}
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
 	for {
 		d := b.devices[0]
@@ -145,11 +161,17 @@ func (b *bus) run(ctx context.Context) {
 				d = c
 			}
 		}
-		timer.Reset(time.Until(d.next))
-		select {
-		case <-ctx.Done():
+		if wait := time.Until(d.next); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			// Devices due together (the same slot) are polled back to back:
+			// no timer and no wake-up for each.
 			return
-		case <-timer.C:
 		}
 		b.poll(ctx, d)
 		// A poll that overran its slot skips the missed slots rather than
@@ -161,12 +183,14 @@ func (b *bus) run(ctx context.Context) {
 // poll reads one device and queues its readings. A device that fails is
 // logged, counted and retried on its schedule.
 func (b *bus) poll(ctx context.Context, d *device) {
-	pollCtx, cancel := context.WithTimeout(ctx, d.cfg.Interval)
-	defer cancel()
 	start := time.Now()
+	b.pollCtx = pollContext{Context: ctx, deadline: start.Add(d.cfg.Interval)}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(b.pollCtx.deadline) {
+		b.pollCtx.deadline = dl
+	}
 	b.polls.Inc()
 	b.requests.Add(float64(len(d.plan)))
-	samples, err := b.read(pollCtx, d)
+	samples, err := b.read(&b.pollCtx, d)
 	if d.quirks.CloseAfterCycle {
 		// The device serves one master at a time: let the others in.
 		_ = b.conn.Disconnect()

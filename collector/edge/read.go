@@ -41,7 +41,7 @@ func illegalAddress(err error) bool {
 // read polls d, stepping its plan down when the meter refuses an address.
 func (b *bus) read(ctx context.Context, d *device) ([]modbus.Sample, error) {
 	for d.level < planPerRegister {
-		samples, err := modbus.ReadDevice(ctx, b.conn, d.cfg.Unit, d.profile, d.plan)
+		samples, err := b.reader.Read(ctx, b.conn, d.cfg.Unit, d.profile, d.plan)
 		if !illegalAddress(err) {
 			return samples, err
 		}
@@ -49,6 +49,7 @@ func (b *bus) read(ctx context.Context, d *device) ([]modbus.Sample, error) {
 		d.replan()
 		b.log.Info("meter refused a read; using smaller requests", "meter", d.cfg.Meter, "requests", len(d.plan), "err", err)
 	}
+	// One request per register: samples gathered over reads, so not the reader's buffers.
 	var samples []modbus.Sample
 	var refused []int
 	for i, req := range d.plan {
