@@ -32,25 +32,24 @@ type uplink struct {
 	seqs  []uint64
 	head  []byte // scratch for an envelope's head
 	items int    // readings and events in this drain
-	// The two passes of a drain over the queue: sizing, then copying the
-	// first filled of the records seqs holds.
-	sizing  bool
-	filled  int
+	// Payload buffers whose envelopes the broker acknowledged at the first
+	// attempt, for the next drain's envelopes (at most maxFree, each at most
+	// maxFreeSize): a drain reuses them rather than allocating a payload each.
+	free    [][]byte
 	scratch []byte
 	drain   uint64 // counts drains: an envelope of an older drain is stale
 	take    func(seq uint64, data []byte) bool
 }
 
 // envElements are one enterprise's elements of a drain, JSON joined by ','.
-// The readings are written straight into the payload, after room for the
-// envelope's head: one allocation and one copy per envelope.
+// The readings are written straight into the payload buffer, after room for
+// the envelope's head.
 type envElements struct {
 	enterprise string
-	payload    []byte // headRoom bytes, then the readings
+	buf        []byte // headRoom bytes, then the readings; from u.free or new
 	events     []byte
 	items      int
 	drain      uint64
-	size       int // bytes of the readings, counted in the sizing pass
 }
 
 func appendElements(dst, elems []byte) []byte {
@@ -163,27 +162,12 @@ func (u *uplink) drainOnce(ctx context.Context) (int, error) {
 	if len(u.envs) > 1000 {
 		clear(u.envs) // enterprises come and go (sensor topics): stay bounded
 	}
-	// A first pass picks the records and sizes each envelope, a second
-	// copies their elements into payloads of that size: one allocation per
-	// envelope, no growing. Both read the queue in place.
-	u.sizing = true
+	// One pass reads the queue in place, copying the records' elements into
+	// their envelopes' payloads.
 	if err := u.store.PeekFunc(u.take); err != nil {
 		return 0, fmt.Errorf("read queue: %w", err)
 	}
 	if len(u.seqs) == 0 {
-		return 0, nil
-	}
-	for _, env := range u.order {
-		// A new payload each drain: paho keeps it until the broker's PUBACK,
-		// and may resend it after a reconnect.
-		env.payload = make([]byte, headRoom, headRoom+env.size+len(env.events)+32)
-		env.events = env.events[:0]
-	}
-	u.sizing, u.filled = false, 0
-	if err := u.store.PeekFunc(u.take); err != nil {
-		return 0, fmt.Errorf("read queue: %w", err)
-	}
-	if u.filled != len(u.seqs) {
 		return 0, nil
 	}
 	start := time.Now()
@@ -207,20 +191,11 @@ func (u *uplink) drainOnce(ctx context.Context) (int, error) {
 	return u.items, nil
 }
 
-// add takes one queued record into its enterprise's envelope, in order. In
-// the sizing pass it stops (returns false) where the envelope would go over
-// batch_size or the drain over maxDrainItems, so that records leave the
-// queue in order, and counts the bytes; in the second pass it copies the
-// elements of the same records. data is only valid during the call.
+// add takes one queued record into its enterprise's envelope, in order. It
+// stops (returns false) where the envelope would go over batch_size or the
+// drain over maxDrainItems, so that records leave the queue in order. data is
+// only valid during the call: its elements are copied.
 func (u *uplink) add(seq uint64, data []byte) bool {
-	if !u.sizing {
-		if u.filled == len(u.seqs) || seq != u.seqs[u.filled] {
-			// Done, or the oldest records were dropped meanwhile (the queue
-			// was full): the drain starts over.
-			return false
-		}
-		u.filled++
-	}
 	var (
 		ent              []byte
 		items            int
@@ -246,35 +221,56 @@ func (u *uplink) add(seq uint64, data []byte) bool {
 		}
 	}
 	if err != nil {
-		if u.sizing {
-			u.undecodable(seq, err)
-			u.seqs = append(u.seqs, seq)
-		}
+		u.undecodable(seq, err)
+		u.seqs = append(u.seqs, seq)
 		return true
 	}
 	env := u.env(ent)
-	if u.sizing {
-		if len(u.seqs) > 0 && (env.items+items > u.cfg.BatchSize || u.items+items > maxDrainItems) {
-			return false
-		}
-		u.seqs = append(u.seqs, seq)
-		if env.items == 0 {
-			u.order = append(u.order, env)
-		}
-		env.items += items
-		u.items += items
-		env.size += len(readings) + 1
-		env.events = appendElements(env.events, events) // sized here, rebuilt in the copy
-		return true
+	if len(u.seqs) > 0 && (env.items+items > u.cfg.BatchSize || u.items+items > maxDrainItems) {
+		return false
 	}
+	u.seqs = append(u.seqs, seq)
+	if env.items == 0 {
+		u.order = append(u.order, env)
+		env.buf = u.payloadBuffer(len(data))
+	}
+	env.items += items
+	u.items += items
 	if len(readings) > 0 {
-		if len(env.payload) > headRoom {
-			env.payload = append(env.payload, ',')
+		if len(env.buf) > headRoom {
+			env.buf = append(env.buf, ',')
 		}
-		env.payload = append(env.payload, readings...)
+		env.buf = append(env.buf, readings...)
 	}
 	env.events = appendElements(env.events, events)
 	return true
+}
+
+// Bounds of the free payload buffers: enough for a drain of 32 enterprises'
+// envelopes of batch_size readings, without keeping a big one live for ever.
+const (
+	maxFree     = 32
+	maxFreeSize = 256 << 10
+)
+
+// payloadBuffer returns an empty payload with headRoom bytes of room, from
+// the free buffers if there is one.
+func (u *uplink) payloadBuffer(hint int) []byte {
+	if n := len(u.free); n > 0 {
+		b := u.free[n-1]
+		u.free[n-1] = nil
+		u.free = u.free[:n-1]
+		return b[:headRoom]
+	}
+	return make([]byte, headRoom, headRoom+hint)
+}
+
+// release keeps the payload buffer b for another envelope: paho no longer
+// holds it (see publish).
+func (u *uplink) release(b []byte) {
+	if len(u.free) < maxFree && cap(b) <= maxFreeSize {
+		u.free = append(u.free, b[:0])
+	}
 }
 
 func (u *uplink) undecodable(seq uint64, err error) {
@@ -290,26 +286,33 @@ func (u *uplink) env(enterprise []byte) *envElements {
 		u.envs[env.enterprise] = env
 	}
 	if env.drain != u.drain {
-		env.drain, env.payload, env.events, env.items, env.size = u.drain, nil, env.events[:0], 0, 0
+		env.drain, env.buf, env.events, env.items = u.drain, nil, env.events[:0], 0
 	}
 	return env
 }
 
 // publish sends one envelope and waits for its PUBACK, retrying with
-// backoff. It returns false if ctx ended first.
+// backoff. It returns false if ctx ended first. An envelope acknowledged at
+// the first attempt gives its buffer back for reuse: paho takes a payload
+// out of its store on the PUBACK, before the token completes, so nothing
+// holds it any more. After a failed attempt paho may still hold it (to
+// resend on reconnect), so it is left to the GC.
 func (u *uplink) publish(ctx context.Context, env *envElements) bool {
 	u.seq++
 	seq := u.seq
 	u.head = wire.AppendEnvelopeHead(u.head[:0], u.gateway, seq, time.Now().UnixMilli())
+	var payload []byte
 	if len(u.head) > headRoom {
 		// A gateway id too long for the room: copy.
-		u.head = append(u.head, env.payload[headRoom:]...)
-		env.payload = append(make([]byte, 0, len(u.head)+len(env.events)+32), u.head...)
+		u.head = append(u.head, env.buf[headRoom:]...)
+		payload = append(make([]byte, 0, len(u.head)+len(env.events)+32), u.head...)
+		payload = wire.AppendEnvelopeTail(payload, env.events)
 	} else {
-		env.payload = env.payload[headRoom-len(u.head):]
-		copy(env.payload, u.head)
+		copy(env.buf[headRoom-len(u.head):], u.head)
+		// Appended to the whole buffer, so that a grown one is kept whole.
+		env.buf = wire.AppendEnvelopeTail(env.buf, env.events)
+		payload = env.buf[headRoom-len(u.head):]
 	}
-	payload := wire.AppendEnvelopeTail(env.payload, env.events)
 	topic := wire.Topic(u.cfg.TopicPrefix, env.enterprise, u.gateway)
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -321,6 +324,10 @@ func (u *uplink) publish(ctx context.Context, env *envElements) bool {
 		}
 		err := tok.Error()
 		if err == nil {
+			if attempt == 1 {
+				u.release(env.buf)
+			}
+			env.buf = nil
 			return true
 		}
 		u.m.publishErrors.Inc()

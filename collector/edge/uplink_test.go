@@ -295,3 +295,67 @@ func TestUplinkBatchPerEnterprise(t *testing.T) {
 		t.Fatalf("envelope sizes %v, totals' ts %v", sizes, ts)
 	}
 }
+
+// heldClient is paho as the uplink sees it: it keeps each payload it is
+// given (paho holds it until the PUBACK, and after a failed attempt perhaps
+// longer, to resend it), failing the first fail attempts.
+type heldClient struct {
+	mqtt.Client
+	fail  int
+	held  [][]byte // every payload passed, as passed
+	given [][]byte // a copy of each, taken when passed
+}
+
+func (c *heldClient) Publish(_ string, _ byte, _ bool, payload any) mqtt.Token {
+	p := payload.([]byte)
+	c.held = append(c.held, p)
+	c.given = append(c.given, append([]byte(nil), p...))
+	if c.fail > 0 {
+		c.fail--
+		return doneToken{errDown}
+	}
+	return doneToken{}
+}
+
+// A payload acknowledged at the first attempt is reused by the next drain's
+// envelope; one whose first attempt failed (paho may still resend it) is
+// never written again.
+func TestUplinkReusesOnlyAcknowledgedPayloads(t *testing.T) {
+	store, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{Items: recordItems})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	client := &heldClient{}
+	u := testUplink(t, store, client, "gw-1")
+	drain := func(ts int64) {
+		t.Helper()
+		if err := store.Commit([][]byte{appendPollRecord(nil, "ent-1", pollOf("m-1", ts, float64(ts)), nil)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := u.drainOnce(t.Context()); err != nil || n != 2 {
+			t.Fatalf("drained %d, %v", n, err)
+		}
+	}
+	drain(1000)
+	drain(1001) // reuses the first payload's buffer
+	if len(client.held) != 2 || &client.held[0][0] != &client.held[1][0] {
+		t.Fatalf("%d publishes; the second payload should reuse the first one's buffer", len(client.held))
+	}
+	client.fail = 1
+	drain(1002)                    // fails once, then succeeds with the same payload
+	failed := len(client.held) - 2 // the failed attempt and its retry
+	drain(1003)
+	drain(1004)
+	for i := failed; i < failed+2; i++ {
+		if string(client.held[i]) != string(client.given[i]) {
+			t.Fatalf("payload %d changed after it was passed:\n%s\nwas\n%s", i, client.held[i], client.given[i])
+		}
+	}
+	for i, p := range client.given {
+		env, err := wire.Decode(p)
+		if err != nil || len(env.Readings) != 2 {
+			t.Fatalf("payload %d: %v\n%s", i, err, p)
+		}
+	}
+}
