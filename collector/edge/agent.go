@@ -53,6 +53,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Agent, erro
 	a := &Agent{cfg: cfg, log: log, store: store}
 	registerQueue(reg, store, a.oldestAge)
 	rec := newRecorder(store, states, log, m)
+	rec.maxItems = cfg.Uplink.BatchSize // a record fits an envelope
 	a.rec = rec
 	for _, mc := range cfg.Modbus {
 		b, err := newBus(mc, cfg.userProfiles, rec, log, m)

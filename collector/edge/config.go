@@ -42,7 +42,7 @@ type UplinkConfig struct {
 	// password, or password: ${ENV}).
 	mqttclient.Auth `yaml:",inline"`
 	TLS             mqttclient.TLS `yaml:"tls"`
-	BatchSize       int            `yaml:"batch_size"` // readings per envelope, default 500
+	BatchSize       int            `yaml:"batch_size"` // readings per envelope, default defaultBatchSize
 	Linger          time.Duration  `yaml:"linger"`     // longest wait to fill a batch, default 1s
 	// MaxRate caps readings published per second, so that hours of backlog
 	// drain without flooding the broker. Default 5000; 0 in the file means the default.
@@ -96,6 +96,10 @@ type DeviceConfig struct {
 }
 
 // quirks merges the device's overrides into its profile's quirks.
+// defaultBatchSize is uplink.batch_size by default: readings and events per
+// envelope, and per queue record.
+const defaultBatchSize = 500
+
 func (d DeviceConfig) quirks(q profile.Quirks) profile.Quirks {
 	if d.CloseAfterCycle != nil {
 		q.CloseAfterCycle = *d.CloseAfterCycle
@@ -198,7 +202,7 @@ func (c *Config) setDefaults() {
 		c.Uplink.ClientID = "edge-" + c.Gateway
 	}
 	if c.Uplink.BatchSize == 0 {
-		c.Uplink.BatchSize = 500
+		c.Uplink.BatchSize = defaultBatchSize
 	}
 	if c.Uplink.Linger == 0 {
 		c.Uplink.Linger = time.Second

@@ -10,26 +10,44 @@ import (
 	"github.com/parkcarbon/parkcarbon/internal/wire"
 )
 
-// What the disk queue holds: one record per poll (or sensor message, or
-// event on its own), already in the form it is published in, so that the
-// uplink splices it into an envelope without decoding it:
+// What the disk queue holds: one record per enterprise per group commit
+// (the polls of one commit window, up to batch_size readings and events; a
+// sensor message or an event on its own may make one too), already in the
+// form it is published in, so that the uplink splices it into an envelope
+// without decoding it:
 //
 //	pollFormat                       1 byte; JSON, the old format, starts with '{'
 //	uvarint len(enterprise), enterprise
 //	uvarint readings, uvarint events counts
-//	varint  ts                       epoch ms of the first element (buffer_oldest_age)
+//	varint  ts                       epoch ms of the oldest element's poll (buffer_oldest_age)
 //	uint32  len(readings)            big-endian
 //	readings                         wire.AppendReading elements joined by ','
 //	events                           wire.AppendEvent elements joined by ',', to the end
 //
 // One enterprise per record: an envelope holds one enterprise's readings.
+// Agents up to 0c5921c wrote one record of this format per poll, which reads
+// the same.
 const pollFormat = 0x01
 
-// appendPollRecord appends the record of the finite readings and the events
-// of enterprise ent; it appends nothing if there are none.
-func appendPollRecord(b []byte, ent string, readings []wire.Reading, events []wire.Event) []byte {
-	nr, ne := 0, 0
-	var ts int64
+// recordHeadMax is the most bytes a record's head (all before its readings)
+// takes for an enterprise id of n bytes.
+func recordHeadMax(n int) int { return 1 + 4*binary.MaxVarintLen64 + n + 4 }
+
+// appendRecordHead appends the head of a record whose readings take
+// readingsLen bytes.
+func appendRecordHead(b []byte, ent string, nr, ne int, ts int64, readingsLen int) []byte {
+	b = append(b, pollFormat)
+	b = binary.AppendUvarint(b, uint64(len(ent)))
+	b = append(b, ent...)
+	b = binary.AppendUvarint(b, uint64(nr))
+	b = binary.AppendUvarint(b, uint64(ne))
+	b = binary.AppendVarint(b, ts)
+	return binary.BigEndian.AppendUint32(b, uint32(readingsLen))
+}
+
+// countOf counts the finite readings and events of enterprise ent, and
+// returns the time of the first (a reading's if there is one).
+func countOf(ent string, readings []wire.Reading, events []wire.Event) (nr, ne int, ts int64) {
 	for i := range readings {
 		if r := &readings[i]; r.Enterprise == ent && finite(r.Value) {
 			if nr == 0 {
@@ -46,28 +64,36 @@ func appendPollRecord(b []byte, ent string, readings []wire.Reading, events []wi
 			ne++
 		}
 	}
+	return nr, ne, ts
+}
+
+// appendPollRecord appends the record of the finite readings and the events
+// of enterprise ent; it appends nothing if there are none.
+func appendPollRecord(b []byte, ent string, readings []wire.Reading, events []wire.Event) []byte {
+	nr, ne, ts := countOf(ent, readings, events)
 	if nr+ne == 0 {
 		return b
 	}
-	b = append(b, pollFormat)
-	b = binary.AppendUvarint(b, uint64(len(ent)))
-	b = append(b, ent...)
-	b = binary.AppendUvarint(b, uint64(nr))
-	b = binary.AppendUvarint(b, uint64(ne))
-	b = binary.AppendVarint(b, ts)
-	lenAt := len(b)
-	b = append(b, 0, 0, 0, 0)
+	b = appendRecordHead(b, ent, nr, ne, ts, 0)
+	lenAt := len(b) - 4
+	b = appendReadingsOf(b, false, ent, readings)
+	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
+	return appendEventsOf(b, false, ent, events)
+}
+
+// appendReadingsOf appends the finite readings of enterprise ent joined by
+// ',', after a ',' if sep.
+func appendReadingsOf(b []byte, sep bool, ent string, readings []wire.Reading) []byte {
 	// The readings of a poll share meter, enterprise and energy: their
 	// encoded head is copied from the previous reading's.
-	first := true
 	var prev *wire.Reading
 	headAt, headEnd := 0, 0
 	for i := range readings {
 		if r := &readings[i]; r.Enterprise == ent && finite(r.Value) {
-			if !first {
+			if sep {
 				b = append(b, ',')
 			}
-			first = false
+			sep = true
 			if prev != nil && r.Meter == prev.Meter && r.Enterprise == prev.Enterprise && r.Energy == prev.Energy {
 				at := len(b)
 				b = append(b, b[headAt:headEnd]...)
@@ -81,14 +107,18 @@ func appendPollRecord(b []byte, ent string, readings []wire.Reading, events []wi
 			b = wire.AppendReadingRest(b, r)
 		}
 	}
-	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
-	first = true
+	return b
+}
+
+// appendEventsOf appends the events of enterprise ent joined by ',', after a
+// ',' if sep.
+func appendEventsOf(b []byte, sep bool, ent string, events []wire.Event) []byte {
 	for i := range events {
 		if ev := &events[i]; ev.Enterprise == ent && finite(ev.Value) {
-			if !first {
+			if sep {
 				b = append(b, ',')
 			}
-			first = false
+			sep = true
 			b = wire.AppendEvent(b, ev)
 		}
 	}

@@ -36,23 +36,25 @@ type recorder struct {
 	m      *metrics
 
 	window     time.Duration // longest a poll waits for its commit
-	maxRecords int           // a group this large is committed at once
+	maxRecords int           // a group of this many polls is committed at once
 	maxPending int           // a poll waits for room beyond this (a stalled disk)
+	maxItems   int           // readings and events of one record at most: the uplink's batch_size
 
 	mu     sync.Mutex
 	meters map[string]*meterState
 
-	gmu      sync.Mutex // guards pending, since and closed; taken after a meterState's mu
-	room     *sync.Cond // the pending group was taken, or the recorder closed
-	pending  *group
-	sizeHint int       // bytes of the last group taken: the next one's first allocation
-	since    time.Time // when pending got its first record
-	closed   bool
-	wake     chan struct{} // pending got its first record, or is full
+	gmu     sync.Mutex // guards pending, since and closed; taken after a meterState's mu
+	room    *sync.Cond // the pending group was taken, or the recorder closed
+	pending *group
+	segHint int       // readings bytes of the largest record of the last group: a new record's first allocation
+	since   time.Time // when pending got its first record
+	closed  bool
+	wake    chan struct{} // pending got its first record, or is full
 
 	// The committer's own.
 	spare *group
 	recs  [][]byte
+	head  []byte
 	state map[string][]byte
 }
 
@@ -75,34 +77,141 @@ const (
 // errStopped: the recorder's committer has stopped (the agent is stopping).
 var errStopped = errors.New("recorder stopped")
 
-// group is what one transaction commits.
+// group is what one transaction commits: the elements of its polls gathered
+// into one record per enterprise (a new one when one holds maxItems), and
+// each of its meters' newest state. Fewer, larger records: a second's polls
+// of a big gateway make ten bbolt keys rather than two hundred, to write,
+// read back and delete.
 type group struct {
-	buf     []byte // the records, back to back
 	entries []groupEntry
+	segs    []*segment                    // the records, in the order of their first polls
+	open    map[string]*segment           // each enterprise's record still taking polls
 	states  map[*meterState]meterSnapshot // each meter's newest state in the group
 }
 
-type groupEntry struct {
-	st         *meterState // nil: no counter state changed
-	start, end int         // the record in buf, queue.FrameRoom bytes of room first
-	readings   int
-	lost       prometheus.Counter // counts the record if its commit fails; may be nil
+// segment is one record being built: room for its frame and head, then its
+// readings; its events (rare) are kept apart until the record is sealed.
+type segment struct {
+	ent    string
+	buf    []byte
+	room   int // bytes before the readings
+	events []byte
+	nr, ne int
+	ts     int64 // the oldest of its polls' times
+	sealed bool  // events appended, head written: taken for a commit
+	dirty  bool  // a poll of it was dropped: to be rebuilt
 }
 
-func newGroup() *group { return &group{states: map[*meterState]meterSnapshot{}} }
+// groupEntry is one poll's part of one record (a poll of readings of two
+// enterprises has two).
+type groupEntry struct {
+	st       *meterState // nil: no counter state changed
+	seg      *segment
+	rs, re   int // its readings in seg.buf (without a separator)
+	es, ee   int // its events in seg.events
+	nr, ne   int
+	ts       int64
+	readings int                // readings of the poll, on its first entry (metrics)
+	lost     prometheus.Counter // counts the poll if its commit fails; may be nil
+}
+
+func newGroup() *group {
+	return &group{open: map[string]*segment{}, states: map[*meterState]meterSnapshot{}}
+}
 
 func (g *group) reset() {
-	g.buf = g.buf[:0]
-	if cap(g.buf) > 64<<10 {
-		// A second's polls of a big gateway: not worth keeping live between
-		// commits (peak RSS); the next is sized by sizeHint instead.
-		g.buf = nil
-	}
+	// Records are not kept between commits: a second's polls of a big
+	// gateway are not worth keeping live (peak RSS).
+	clear(g.segs)
+	g.segs = g.segs[:0]
+	clear(g.open)
+	clear(g.entries)
 	g.entries = g.entries[:0]
 	clear(g.states)
 }
 
-// drop removes st's records and state from the group.
+func newSegment(ent string, hint int) *segment {
+	room := queue.FrameRoom + recordHeadMax(len(ent))
+	return &segment{ent: ent, room: room, buf: make([]byte, room, room+hint)}
+}
+
+// add appends a poll's readings and events of its enterprise to the
+// segment, and returns its entry (without st, readings and lost).
+func (s *segment) add(readings []wire.Reading, events []wire.Event, nr, ne int, ts int64) groupEntry {
+	e := groupEntry{seg: s, nr: nr, ne: ne, ts: ts}
+	if nr > 0 {
+		if s.nr > 0 {
+			s.buf = append(s.buf, ',')
+		}
+		e.rs = len(s.buf)
+		s.buf = appendReadingsOf(s.buf, false, s.ent, readings)
+		e.re = len(s.buf)
+	}
+	if ne > 0 {
+		if s.ne > 0 {
+			s.events = append(s.events, ',')
+		}
+		e.es = len(s.events)
+		s.events = appendEventsOf(s.events, false, s.ent, events)
+		e.ee = len(s.events)
+	}
+	if s.nr+s.ne == 0 || ts < s.ts {
+		s.ts = ts
+	}
+	s.nr += nr
+	s.ne += ne
+	return e
+}
+
+// record seals the segment and returns its record, with queue.FrameRoom
+// bytes of room first; head is scratch.
+func (s *segment) record(head []byte) ([]byte, []byte) {
+	head = appendRecordHead(head[:0], s.ent, s.nr, s.ne, s.ts, len(s.buf)-s.room)
+	at := s.room - len(head)
+	if !s.sealed {
+		copy(s.buf[at:], head)
+		// Appended to the whole buffer: offsets stay valid if it moves.
+		s.buf = append(s.buf, s.events...)
+		s.sealed = true
+	}
+	return s.buf[at-queue.FrameRoom:], head
+}
+
+// rebuild lays the segment out again from the entries that are left in it.
+func (s *segment) rebuild(entries []groupEntry) {
+	buf, events := s.buf, s.events
+	s.buf, s.events = append(make([]byte, 0, len(buf)), buf[:s.room]...), nil
+	s.nr, s.ne, s.dirty = 0, 0, false
+	for i := range entries {
+		e := &entries[i]
+		if e.seg != s {
+			continue
+		}
+		if e.nr > 0 {
+			if s.nr > 0 {
+				s.buf = append(s.buf, ',')
+			}
+			at := len(s.buf)
+			s.buf = append(s.buf, buf[e.rs:e.re]...)
+			e.rs, e.re = at, len(s.buf)
+		}
+		if e.ne > 0 {
+			if s.ne > 0 {
+				s.events = append(s.events, ',')
+			}
+			at := len(s.events)
+			s.events = append(s.events, events[e.es:e.ee]...)
+			e.es, e.ee = at, len(s.events)
+		}
+		if s.nr+s.ne == 0 || e.ts < s.ts {
+			s.ts = e.ts
+		}
+		s.nr += e.nr
+		s.ne += e.ne
+	}
+}
+
+// drop removes st's polls and state from the group.
 func (g *group) drop(st *meterState) {
 	kept := g.entries[:0]
 	for _, e := range g.entries {
@@ -110,17 +219,43 @@ func (g *group) drop(st *meterState) {
 			if e.lost != nil {
 				e.lost.Inc()
 			}
+			e.seg.dirty = true
 			continue
 		}
 		kept = append(kept, e)
 	}
+	clear(g.entries[len(kept):])
 	g.entries = kept
 	delete(g.states, st)
+	segs := g.segs[:0]
+	for _, seg := range g.segs {
+		if seg.dirty {
+			seg.rebuild(g.entries)
+		}
+		if seg.nr+seg.ne > 0 {
+			segs = append(segs, seg)
+		} else if g.open[seg.ent] == seg {
+			delete(g.open, seg.ent)
+		}
+	}
+	clear(g.segs[len(segs):])
+	g.segs = segs
+}
+
+// records seals the group's records and appends them to recs.
+func (g *group) records(recs [][]byte, head []byte) ([][]byte, []byte) {
+	for _, seg := range g.segs {
+		var rec []byte
+		rec, head = seg.record(head)
+		recs = append(recs, rec)
+	}
+	clear(g.open) // sealed: no poll may join them
+	return recs, head
 }
 
 func newRecorder(store committer, stored map[string][]byte, log *slog.Logger, m *metrics) *recorder {
 	rc := &recorder{store: store, stored: stored, log: log, m: m,
-		window: commitWindow, maxRecords: commitMaxRecords, maxPending: maxPending,
+		window: commitWindow, maxRecords: commitMaxRecords, maxPending: maxPending, maxItems: defaultBatchSize,
 		meters: map[string]*meterState{}, pending: newGroup(), spare: newGroup(),
 		wake: make(chan struct{}, 1), state: map[string][]byte{}}
 	rc.room = sync.NewCond(&rc.gmu)
@@ -209,18 +344,21 @@ func (rc *recorder) add(st *meterState, changed bool, readings []wire.Reading, e
 	}
 	g := rc.pending
 	n0 := len(g.entries)
-	if g.buf == nil {
-		g.buf = make([]byte, 0, rc.sizeHint+rc.sizeHint/8)
-	}
 	var eb [2]string
 	for _, ent := range enterprises(eb[:0], readings, events) {
-		start := len(g.buf)
-		g.buf = append(g.buf, make([]byte, queue.FrameRoom)...)
-		if g.buf = appendPollRecord(g.buf, ent, readings, events); len(g.buf) == start+queue.FrameRoom {
-			g.buf = g.buf[:start]
+		nr, ne, ts := countOf(ent, readings, events)
+		if nr+ne == 0 {
 			continue // only non-finite values
 		}
-		e := groupEntry{st: st, start: start, end: len(g.buf), lost: lost}
+		seg := g.open[ent]
+		if seg == nil || (seg.nr+seg.ne > 0 && seg.nr+seg.ne+nr+ne > rc.maxItems) {
+			// A record holds at most an envelope's worth.
+			seg = newSegment(ent, rc.segHint)
+			g.open[ent] = seg
+			g.segs = append(g.segs, seg)
+		}
+		e := seg.add(readings, events, nr, ne, ts)
+		e.st, e.lost = st, lost
 		if len(g.entries) == n0 {
 			e.readings = nReadings
 		}
@@ -306,7 +444,10 @@ func (rc *recorder) commitPending(closing bool) {
 	rc.gmu.Lock()
 	g := rc.pending
 	rc.pending, rc.spare = rc.spare, nil
-	rc.sizeHint = len(g.buf)
+	rc.segHint = 0
+	for _, seg := range g.segs {
+		rc.segHint = max(rc.segHint, len(seg.buf)-seg.room)
+	}
 	if closing {
 		rc.closed = true
 	}
@@ -321,13 +462,12 @@ func (rc *recorder) commitPending(closing bool) {
 
 // commit writes one group in one transaction.
 func (rc *recorder) commit(g *group) {
-	recs := rc.recs[:0]
+	recs, head := g.records(rc.recs[:0], rc.head)
+	rc.recs, rc.head = recs, head
 	readings := 0
 	for _, e := range g.entries {
-		recs = append(recs, g.buf[e.start:e.end])
 		readings += e.readings
 	}
-	rc.recs = recs
 	clear(rc.state)
 	for st, snap := range g.states {
 		raw, err := snap.marshal()
@@ -337,7 +477,9 @@ func (rc *recorder) commit(g *group) {
 		}
 		rc.state[st.key] = raw
 	}
-	if err := rc.store.CommitFramed(recs, rc.state); err != nil {
+	err := rc.store.CommitFramed(recs, rc.state)
+	clear(rc.recs) // the records are the group's, not kept past the commit
+	if err != nil {
 		rc.fail(g, err)
 		return
 	}

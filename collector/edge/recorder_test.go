@@ -226,3 +226,83 @@ func TestFailedCommitGoesBackToCommittedState(t *testing.T) {
 		t.Fatalf("%v polls counted lost, want 2", n)
 	}
 }
+
+// The polls of one group make one record per enterprise, in order, a new
+// one when a record would go over maxItems (an envelope's worth).
+func TestGroupMakesOneRecordPerEnterprise(t *testing.T) {
+	rc := testRecorder(&txStore{})
+	rc.maxItems = 6 // a meter's first poll is 2 readings and a gap event
+	rec := func(meter, ent string, ts int64) {
+		t.Helper()
+		readings := pollOf(meter, ts, float64(ts))
+		for i := range readings {
+			readings[i].Enterprise = ent
+		}
+		if err := rc.record(meter, testSpec, "energy_import_total", nil, readings, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec("m-1", "ent-1", 1000)
+	rec("m-2", "ent-2", 1001)
+	rec("m-3", "ent-1", 1002)
+	rec("m-1", "ent-1", 1003) // 8 elements of ent-1: a second record
+	recs, _ := rc.pending.records(nil, nil)
+	var got []string
+	for _, b := range recs {
+		readings, events, err := decodePollRecord(b[queue.FrameRoom:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := parsePollRecord(b[queue.FrameRoom:])
+		if err != nil || p.nReadings != len(readings) || p.nEvts != len(events) {
+			t.Fatalf("record %+v, %v", p, err)
+		}
+		s := fmt.Sprintf("%s@%d:", p.enterprise, p.ts)
+		for _, r := range readings {
+			s += fmt.Sprintf(" %s/%d", r.Meter, r.TS)
+		}
+		got = append(got, s)
+	}
+	want := "[ent-1@1000: m-1/1000 m-1/1000 m-3/1002 m-3/1002 ent-2@1001: m-2/1001 m-2/1001 ent-1@1003: m-1/1003 m-1/1003]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("records\n%v\nwant\n%v", got, want)
+	}
+}
+
+// Dropping a meter's polls from a pending group (its earlier commit failed)
+// takes its readings and events out of the records they share with other
+// meters, and leaves the others' intact.
+func TestGroupDropRebuildsSharedRecords(t *testing.T) {
+	rc := testRecorder(&txStore{})
+	for i, meter := range []string{"m-1", "m-2", "m-1"} {
+		if err := rc.record(meter, testSpec, "energy_import_total", nil, pollOf(meter, int64(1000+i), float64(10+i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rc.event(wire.Event{Meter: "m-2", Enterprise: "ent-1", Kind: "gap", Value: 1, TS: 999}); err != nil {
+		t.Fatal(err)
+	}
+	rc.gmu.Lock()
+	rc.pending.drop(rc.meter("m-1", testSpec))
+	rc.gmu.Unlock()
+	recs, _ := rc.pending.records(nil, nil)
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	readings, events, err := decodePollRecord(recs[0][queue.FrameRoom:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := parsePollRecord(recs[0][queue.FrameRoom:])
+	// m-2's events: the gap of its first sample, and the one added.
+	if len(readings) != 2 || readings[0].Meter != "m-2" || readings[1].Meter != "m-2" || len(events) != 2 || events[1].Meter != "m-2" || p.ts != 999 {
+		t.Fatalf("after the drop: ts %d, %+v, %+v", p.ts, readings, events)
+	}
+	if len(rc.pending.entries) != 2 {
+		t.Fatalf("%d entries left, want m-2's poll and event", len(rc.pending.entries))
+	}
+	// The group goes on taking polls into the rebuilt record.
+	if err := rc.record("m-3", testSpec, "energy_import_total", nil, pollOf("m-3", 1005, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+}
