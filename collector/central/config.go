@@ -112,7 +112,10 @@ type LogConfig struct {
 // IngestConfig tunes batching between the broker and InfluxDB.
 type IngestConfig struct {
 	// BatchPoints is how many points one InfluxDB write carries at most.
-	BatchPoints int `yaml:"batch_points"` // default 5000
+	// 2500 with 3 writers: max_inflight's 100 envelopes of 50 readings
+	// then fill the three writes at once (5000 left two writers with one
+	// batch between them: 81,700 readings/s against 131,800, BENCHMARKS.md).
+	BatchPoints int `yaml:"batch_points"` // default 2500
 	// MaxInflight bounds the messages received but not yet acknowledged,
 	// and so the collector's memory: about 40 KB each for envelopes of 50
 	// readings. Mosquitto 2.0 does not hold a subscriber to its
@@ -120,6 +123,11 @@ type IngestConfig struct {
 	// set), so this is the bound. 100 keeps a 60,000 readings/s backlog
 	// under 40 MB; 1000 reached 130 MB (BENCHMARKS.md).
 	MaxInflight int `yaml:"max_inflight"` // default 100
+	// Writers is how many batches are written to InfluxDB at once (default
+	// 3). influxd handles one write on one core, so a single writer left a
+	// 2-core InfluxDB half idle while the collector waited on each write.
+	// Messages are acknowledged in order whatever the number.
+	Writers int `yaml:"writers"`
 	// Linger is how long a write that is not full waits for more messages
 	// (default 0: write what has arrived). The broker sends at most its
 	// max_inflight_messages unacknowledged messages (Mosquitto: 20), so a
@@ -211,10 +219,13 @@ func (c *Config) setDefaults() {
 		c.Log.Level = "info"
 	}
 	if c.Ingest.BatchPoints == 0 {
-		c.Ingest.BatchPoints = 5000
+		c.Ingest.BatchPoints = 2500
 	}
 	if c.Ingest.MaxInflight == 0 {
 		c.Ingest.MaxInflight = 100
+	}
+	if c.Ingest.Writers == 0 {
+		c.Ingest.Writers = 3
 	}
 	if c.Ingest.RollupInterval == 0 {
 		c.Ingest.RollupInterval = 10 * time.Second
@@ -289,6 +300,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.BatchPoints < 1 || c.Ingest.MaxInflight < 1 {
 		return fmt.Errorf("ingest.batch_points and ingest.max_inflight must be positive")
+	}
+	if c.Ingest.Writers < 1 || c.Ingest.Writers > 16 {
+		return fmt.Errorf("ingest.writers %d: want 1 to 16", c.Ingest.Writers)
 	}
 	if c.Ingest.Linger < 0 || c.Ingest.Linger > 10*time.Second {
 		return fmt.Errorf("ingest.linger %v: want 0 to 10s", c.Ingest.Linger)

@@ -171,7 +171,7 @@ func (s *Service) rejectMessage(msg mqtt.Message, rej *rejection) {
 	}
 	s.publishDeadLetter(msg.Topic(), msg.Payload(), rej)
 	msg.Ack()
-	s.m.unacked.Dec()
+	s.release()
 }
 
 // throttle lets a repeating log line through once per window per key: a

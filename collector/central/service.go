@@ -42,6 +42,7 @@ type Service struct {
 	drainKick   chan struct{}
 	client      mqtt.Client
 	inbox       chan inbound
+	slots       chan struct{} // one per message not yet acknowledged; cap ingest.max_inflight
 	lineBufs    sync.Pool     // *[]byte: line protocol of one message
 	stopped     chan struct{} // closed when the writer stops taking messages
 	connected   atomic.Bool
@@ -95,6 +96,7 @@ func New(cfg *Config, log *slog.Logger, reg prometheus.Registerer) (*Service, er
 		m:         newMetrics(reg),
 		conv:      newConverter(cfg, registry),
 		inbox:     make(chan inbound, cfg.Ingest.MaxInflight),
+		slots:     make(chan struct{}, cfg.Ingest.MaxInflight),
 		lineBufs: sync.Pool{New: func() any {
 			b := make([]byte, 0, 16<<10) // a 50-reading envelope's lines, about 12 KB
 			return &b
@@ -332,6 +334,13 @@ func (s *Service) Run(ctx context.Context) error {
 // the writer. A message that can never be stored is acknowledged at once, so
 // that a poison message is not redelivered forever.
 func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
+	// A slot per message received and not yet acknowledged: this, not the
+	// broker, bounds the collector's memory (ingest.max_inflight).
+	select {
+	case s.slots <- struct{}{}:
+	case <-s.stopped:
+		return // not acknowledged: the broker delivers it again
+	}
 	now := time.Now()
 	s.m.unacked.Inc()
 	env, rej := s.admit(msg.Topic(), msg.Payload(), now)
@@ -359,7 +368,7 @@ func (s *Service) onMessage(_ mqtt.Client, msg mqtt.Message) {
 	case s.inbox <- inbound{msg: msg, env: env, lines: buf, npoints: bytes.Count(*buf, []byte{'\n'}), n: len(env.Readings), intervals: intervals, hours: hours, gateway: env.Gateway, gaps: gaps}:
 	case <-s.stopped:
 		// Not acknowledged: the broker delivers it again to the next session.
-		s.m.unacked.Dec()
+		s.release()
 	}
 }
 
@@ -395,70 +404,133 @@ func (s *Service) takeLines(batch []byte, in *inbound) []byte {
 	return batch
 }
 
-// writeLoop writes whatever has arrived in one batch, so batches grow with
-// the load and a lone message is written without waiting (unless
-// ingest.linger asks it to wait for company).
+// batch is one InfluxDB write in the making: the messages whose points it
+// carries, acknowledged once it is durable.
+type batch struct {
+	msgs    []inbound
+	lines   []byte
+	npoints int
+	touched []int64
+	res     chan storeResult // buffered 1: the writer's verdict
+}
+
+// writeLoop forms batches of whatever has arrived, so batches grow with the
+// load and a lone message is written without waiting (unless ingest.linger
+// asks it to wait for company). ingest.writers batches are written at once:
+// InfluxDB parses and indexes each write on one core, so a single writer
+// left it at one core of two while the collector waited on every write
+// (BENCHMARKS.md). Messages are still acknowledged in the order the batches
+// were formed, by ackLoop.
 func (s *Service) writeLoop(ctx context.Context) error {
-	var batch []inbound
-	var lines []byte
-	var touched []int64
-	var npoints int
+	writers := s.cfg.Ingest.Writers
+	work := make(chan *batch)
+	order := make(chan *batch, writers+1)
+	free := make(chan *batch, writers+1) // bounds the batches in flight
+	for range writers + 1 {
+		free <- &batch{res: make(chan storeResult, 1)}
+	}
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for b := range work {
+				b.res <- s.store(ctx, b.lines, b.npoints, b.touched)
+			}
+		})
+	}
+	acked := make(chan struct{})
+	go func() {
+		defer close(acked)
+		s.ackLoop(ctx, order, free)
+	}()
+	defer func() {
+		close(work)
+		wg.Wait() // every batch handed to a writer has its verdict
+		close(order)
+		<-acked
+	}()
 	for {
-		batch, lines, npoints = batch[:0], lines[:0], 0
+		var b *batch
 		select {
 		case <-ctx.Done():
 			return nil
-		case in := <-s.inbox:
-			lines = s.takeLines(lines, &in)
-			batch, npoints = append(batch, in), npoints+in.npoints
+		case b = <-free:
 		}
-		// Take what has arrived; with a linger, wait that long for more:
-		// fewer, bigger writes cost InfluxDB less per point.
-		var linger <-chan time.Time
-		var lingerTimer *time.Timer
-		if s.cfg.Ingest.Linger > 0 && npoints < s.cfg.Ingest.BatchPoints {
-			lingerTimer = time.NewTimer(s.cfg.Ingest.Linger)
-			linger = lingerTimer.C
-		}
-	fill:
-		for npoints < s.cfg.Ingest.BatchPoints {
-			select {
-			case in := <-s.inbox:
-				lines = s.takeLines(lines, &in)
-				batch, npoints = append(batch, in), npoints+in.npoints
-				continue
-			default:
-			}
-			if linger == nil {
-				break
-			}
-			select {
-			case in := <-s.inbox:
-				lines = s.takeLines(lines, &in)
-				batch, npoints = append(batch, in), npoints+in.npoints
-			case <-linger:
-				break fill
-			case <-ctx.Done():
-				break fill
-			}
-		}
-		if lingerTimer != nil {
-			lingerTimer.Stop()
-		}
-		touched = touched[:0]
-		for _, in := range batch {
-			for _, h := range in.hours {
-				touched = addHour(touched, h)
-			}
-		}
-		res := s.store(ctx, lines, npoints, touched)
-		if res == stopped {
+		if !s.fill(ctx, b) {
 			return nil // stopping: unacknowledged messages come back from the broker
 		}
-		if res == written {
-			s.rollups.touch(touched...) // spooled batches are touched when the drainer writes them
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			s.releaseAll(b)
+			return nil
 		}
-		for _, in := range batch {
+		order <- b // never blocks: at most writers+1 batches exist
+	}
+}
+
+// fill takes the first message that arrives, then what else has arrived
+// (or, with a linger, arrives within it), up to ingest.batch_points. It
+// reports false if ctx ended before a first message.
+func (s *Service) fill(ctx context.Context, b *batch) bool {
+	b.msgs, b.lines, b.npoints = b.msgs[:0], b.lines[:0], 0
+	take := func(in inbound) {
+		b.lines = s.takeLines(b.lines, &in)
+		b.msgs, b.npoints = append(b.msgs, in), b.npoints+in.npoints
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case in := <-s.inbox:
+		take(in)
+	}
+	var linger <-chan time.Time
+	if s.cfg.Ingest.Linger > 0 && b.npoints < s.cfg.Ingest.BatchPoints {
+		t := time.NewTimer(s.cfg.Ingest.Linger)
+		defer t.Stop()
+		linger = t.C
+	}
+	for b.npoints < s.cfg.Ingest.BatchPoints {
+		select {
+		case in := <-s.inbox:
+			take(in)
+			continue
+		default:
+		}
+		if linger == nil {
+			break
+		}
+		select {
+		case in := <-s.inbox:
+			take(in)
+		case <-linger:
+			linger = nil
+		case <-ctx.Done():
+			linger = nil
+		}
+	}
+	b.touched = b.touched[:0]
+	for _, in := range b.msgs {
+		for _, h := range in.hours {
+			b.touched = addHour(b.touched, h)
+		}
+	}
+	return true
+}
+
+// ackLoop takes the batches in the order they were formed, waits for each
+// one's verdict and acknowledges its messages once it is durable.
+func (s *Service) ackLoop(ctx context.Context, order <-chan *batch, free chan<- *batch) {
+	for b := range order {
+		res := <-b.res
+		if res == stopped {
+			s.releaseAll(b) // unacknowledged: the broker delivers them again
+			free <- b
+			continue
+		}
+		if res == written {
+			s.rollups.touch(b.touched...) // spooled batches are touched when the drainer writes them
+		}
+		for _, in := range b.msgs {
 			for _, ev := range in.gaps {
 				if err := s.fillGap(ctx, in.gateway, ev); err != nil {
 					s.m.gapFills.WithLabelValues("error").Inc()
@@ -466,7 +538,7 @@ func (s *Service) writeLoop(ctx context.Context) error {
 				}
 			}
 			in.msg.Ack()
-			s.m.unacked.Dec()
+			s.release()
 			if s.alerts != nil && s.cfg.MQTT.ShareGroup == "" {
 				// On a shared subscription the observer does this (observer.go).
 				s.alerts.ObserveReadings(in.gateway, in.env.Readings)
@@ -476,7 +548,24 @@ func (s *Service) writeLoop(ctx context.Context) error {
 			s.m.readings.Add(float64(in.n))
 			s.m.intervals.Add(float64(in.intervals))
 		}
+		clear(b.msgs) // drop the envelopes and messages before the batch is reused
+		free <- b
 	}
+}
+
+// release frees a message's slot (ingest.max_inflight) once it is
+// acknowledged, or given up unacknowledged when stopping.
+func (s *Service) release() {
+	s.m.unacked.Dec()
+	<-s.slots
+}
+
+func (s *Service) releaseAll(b *batch) {
+	for range b.msgs {
+		s.release()
+	}
+	clear(b.msgs)
+	b.msgs = b.msgs[:0]
 }
 
 func (s *Service) kickDrain() {
@@ -500,8 +589,9 @@ func (r storeResult) String() string {
 
 // store makes points durable: written to InfluxDB, or, if InfluxDB cannot
 // take them now, appended to the spool (always to the spool while it holds
-// anything, to keep the order). It retries until they are durable or ctx is
-// done.
+// anything, to keep the order; batches written at once by several writers
+// may reach it in either order, which is harmless: a point's identity is its
+// series and time). It retries until they are durable or ctx is done.
 func (s *Service) store(ctx context.Context, lines []byte, npoints int, touched []int64) storeResult {
 	backoff := 200 * time.Millisecond
 	for attempt := 1; ; attempt++ {
