@@ -49,6 +49,10 @@ func run(configPath string, check, profile bool) error {
 	if err != nil {
 		return err
 	}
+	// The environment's GOMAXPROCS, if set, is Go's own knob: it wins.
+	if n := cfg.Runtime.Procs(); n > 0 && os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(n)
+	}
 	for _, w := range warnings {
 		log.Warn(w)
 	}

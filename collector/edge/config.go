@@ -31,6 +31,26 @@ type Config struct {
 	userProfiles map[string]*profile.Profile
 	Metrics      MetricsConfig `yaml:"metrics"`
 	Log          LogConfig     `yaml:"log"`
+	Runtime      RuntimeConfig `yaml:"runtime"`
+}
+
+// RuntimeConfig tunes the Go runtime of the agent process.
+type RuntimeConfig struct {
+	// MaxProcs is GOMAXPROCS unless the environment sets it: 1 by default,
+	// 0 for Go's default (one per core). The agent waits on meters, disk and
+	// broker: one thread running Go code is plenty for hundreds of meters
+	// (a poll is ~0.05 ms of CPU), and spares the wake-ups of idle
+	// threads that a second one costs at every poll (a third of the
+	// agent's CPU with 200 meters on 2 cores, BENCHMARKS.md).
+	MaxProcs *int `yaml:"max_procs"`
+}
+
+// Procs is the GOMAXPROCS the config asks for; 0: Go's default.
+func (r RuntimeConfig) Procs() int {
+	if r.MaxProcs == nil {
+		return 1
+	}
+	return *r.MaxProcs
 }
 
 // UplinkConfig is the broker the agent publishes envelopes to.
@@ -269,6 +289,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Uplink.MaxRate < 0 {
 		return fmt.Errorf("uplink.max_rate %d is negative", c.Uplink.MaxRate)
+	}
+	if c.Runtime.Procs() < 0 {
+		return fmt.Errorf("runtime.max_procs %d is negative", c.Runtime.Procs())
 	}
 	if c.Buffer.Sync != "always" && c.Buffer.Sync != "none" {
 		return fmt.Errorf("buffer.sync %q: want always or none", c.Buffer.Sync)
