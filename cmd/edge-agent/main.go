@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	// Sensor mappings name time zones (Tasmota sends local time); a gateway
@@ -49,9 +50,13 @@ func run(configPath string, check, profile bool) error {
 	if err != nil {
 		return err
 	}
-	// The environment's GOMAXPROCS, if set, is Go's own knob: it wins.
+	// The environment's GOMAXPROCS and GOGC, if set, are Go's own knobs:
+	// they win.
 	if n := cfg.Runtime.Procs(); n > 0 && os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(n)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.Runtime.GOGC())
 	}
 	for _, w := range warnings {
 		log.Warn(w)

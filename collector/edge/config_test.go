@@ -17,18 +17,20 @@ modbus:
       - {meter: m-1, enterprise: ent-1, unit: 1, profile: eastron-sdm630, interval: 10s}
 `
 
-// runtime.max_procs is 1 unless set; 0 leaves Go's default; negative is an
-// error.
-func TestRuntimeMaxProcs(t *testing.T) {
+// runtime.max_procs is 1 unless set, 0 leaves Go's default, negative is an
+// error; runtime.gc_percent is 50 unless set, -1 or more.
+func TestRuntimeConfig(t *testing.T) {
 	for _, tc := range []struct {
-		extra string
-		want  int
-		err   string
+		extra     string
+		procs, gc int
+		err       string
 	}{
-		{"", 1, ""},
-		{"runtime: {max_procs: 0}\n", 0, ""},
-		{"runtime: {max_procs: 4}\n", 4, ""},
-		{"runtime: {max_procs: -1}\n", 0, "runtime.max_procs -1 is negative"},
+		{"", 1, 50, ""},
+		{"runtime: {max_procs: 0}\n", 0, 50, ""},
+		{"runtime: {max_procs: 4, gc_percent: 100}\n", 4, 100, ""},
+		{"runtime: {gc_percent: -1}\n", 1, -1, ""},
+		{"runtime: {max_procs: -1}\n", 0, 0, "runtime.max_procs -1 is negative"},
+		{"runtime: {gc_percent: -2}\n", 0, 0, "runtime.gc_percent -2"},
 	} {
 		path := filepath.Join(t.TempDir(), "edge.yaml")
 		if err := os.WriteFile(path, []byte(minimalConfig+tc.extra), 0o600); err != nil {
@@ -42,8 +44,8 @@ func TestRuntimeMaxProcs(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("%q: %v", tc.extra, err)
-		case cfg.Runtime.Procs() != tc.want:
-			t.Errorf("%q: max_procs %d, want %d", tc.extra, cfg.Runtime.Procs(), tc.want)
+		case cfg.Runtime.Procs() != tc.procs || cfg.Runtime.GOGC() != tc.gc:
+			t.Errorf("%q: max_procs %d, gc_percent %d, want %d, %d", tc.extra, cfg.Runtime.Procs(), cfg.Runtime.GOGC(), tc.procs, tc.gc)
 		}
 	}
 }
