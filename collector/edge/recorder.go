@@ -43,13 +43,13 @@ type recorder struct {
 	mu     sync.Mutex
 	meters map[string]*meterState
 
-	gmu     sync.Mutex // guards pending, since and closed; taken after a meterState's mu
-	room    *sync.Cond // the pending group was taken, or the recorder closed
-	pending *group
-	segHint int       // readings bytes of the largest record of the last group: a new record's first allocation
-	since   time.Time // when pending got its first record
-	closed  bool
-	wake    chan struct{} // pending got its first record, or is full
+	gmu      sync.Mutex // guards pending, since, closed and segHints; taken after a meterState's mu
+	room     *sync.Cond // the pending group was taken, or the recorder closed
+	pending  *group
+	segHints map[string]int // readings bytes of each enterprise's last record: its next one's first allocation
+	since    time.Time      // when pending got its first record
+	closed   bool
+	wake     chan struct{} // pending got its first record, or is full
 
 	// The committer's own.
 	spare *group
@@ -257,7 +257,7 @@ func newRecorder(store committer, stored map[string][]byte, log *slog.Logger, m 
 	rc := &recorder{store: store, stored: stored, log: log, m: m,
 		window: commitWindow, maxRecords: commitMaxRecords, maxPending: maxPending, maxItems: defaultBatchSize,
 		meters: map[string]*meterState{}, pending: newGroup(), spare: newGroup(),
-		wake: make(chan struct{}, 1), state: map[string][]byte{}}
+		wake: make(chan struct{}, 1), state: map[string][]byte{}, segHints: map[string]int{}}
 	rc.room = sync.NewCond(&rc.gmu)
 	return rc
 }
@@ -353,7 +353,7 @@ func (rc *recorder) add(st *meterState, changed bool, readings []wire.Reading, e
 		seg := g.open[ent]
 		if seg == nil || (seg.nr+seg.ne > 0 && seg.nr+seg.ne+nr+ne > rc.maxItems) {
 			// A record holds at most an envelope's worth.
-			seg = newSegment(ent, rc.segHint)
+			seg = newSegment(ent, rc.segHints[ent])
 			g.open[ent] = seg
 			g.segs = append(g.segs, seg)
 		}
@@ -444,9 +444,13 @@ func (rc *recorder) commitPending(closing bool) {
 	rc.gmu.Lock()
 	g := rc.pending
 	rc.pending, rc.spare = rc.spare, nil
-	rc.segHint = 0
+	if len(rc.segHints) > 1000 {
+		clear(rc.segHints) // enterprises come and go (sensor topics): stay bounded
+	}
 	for _, seg := range g.segs {
-		rc.segHint = max(rc.segHint, len(seg.buf)-seg.room)
+		// Per enterprise: one gateway's small enterprises must not each get
+		// the room of its biggest.
+		rc.segHints[seg.ent] = len(seg.buf) - seg.room
 	}
 	if closing {
 		rc.closed = true

@@ -306,3 +306,30 @@ func TestGroupDropRebuildsSharedRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A record's first allocation is what its enterprise's last record took, so
+// that a gateway's small enterprises do not each get its biggest one's room.
+func TestRecordSizedPerEnterprise(t *testing.T) {
+	rc := testRecorder(&txStore{})
+	rec := func(meter, ent string, ts int64) {
+		t.Helper()
+		readings := pollOf(meter, ts, float64(ts))
+		for i := range readings {
+			readings[i].Enterprise = ent
+		}
+		if err := rc.record(meter, testSpec, "energy_import_total", nil, readings, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		rec(fmt.Sprintf("m-%d", i), "ent-big", 1000)
+	}
+	rec("m-small", "ent-small", 1000)
+	rc.commitPending(false)
+	rec("m-0", "ent-big", 2000)
+	rec("m-small", "ent-small", 2000)
+	big, small := rc.pending.open["ent-big"], rc.pending.open["ent-small"]
+	if cap(small.buf) >= cap(big.buf)/10 || cap(big.buf) < 50*200 {
+		t.Fatalf("first allocations: ent-big %d bytes, ent-small %d", cap(big.buf), cap(small.buf))
+	}
+}
