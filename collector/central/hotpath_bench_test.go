@@ -236,6 +236,7 @@ func BenchmarkMessage(b *testing.B) {
 		written.Inc()
 		s.m.readings.Add(float64(in.n))
 		s.m.intervals.Add(float64(in.intervals))
+		s.release()
 	}
 	perReading(b, 50)
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -597,7 +598,10 @@ func (s *Service) store(ctx context.Context, lines []byte, npoints int, touched 
 	for attempt := 1; ; attempt++ {
 		if s.spool.Stats().Records == 0 {
 			start := time.Now()
-			err := s.writer.WriteRecord(ctx, string(lines))
+			// The batch's bytes as they are: string(lines) copied every
+			// batch (~20 MB/s at 130,000 readings/s); the client reads the
+			// string only during the call, and nothing writes lines meanwhile.
+			err := s.writer.WriteRecord(ctx, unsafe.String(unsafe.SliceData(lines), len(lines)))
 			s.m.writeDuration.Observe(time.Since(start).Seconds())
 			switch {
 			case err == nil:
