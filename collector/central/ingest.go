@@ -41,7 +41,7 @@ func (s *Service) admit(topic string, payload []byte, now time.Time) (*wire.Enve
 	if len(payload) > int(s.cfg.Ingest.MaxPayload) {
 		return nil, reject("too_large", "payload of %d bytes, more than %d", len(payload), s.cfg.Ingest.MaxPayload)
 	}
-	env, err := wire.Decode(payload)
+	env, err := wire.DecodeShared(payload) // paho never writes a payload it has handed over
 	if err != nil {
 		return nil, &rejection{"malformed", err}
 	}

@@ -78,14 +78,18 @@ func decodeCorpus(t testing.TB) [][]byte {
 	return payloads
 }
 
-// sameDecode fails t unless Decode and decodeStd agree on data: the same
-// error text, or envelopes that encode to the same JSON.
+// sameDecode fails t unless Decode, DecodeShared and decodeStd agree on
+// data: the same error text, or envelopes that encode to the same JSON.
 func sameDecode(t *testing.T, data []byte) {
 	t.Helper()
 	want, wantErr := decodeStd(data)
 	got, err := Decode(data)
 	if fmt.Sprint(err) != fmt.Sprint(wantErr) {
 		t.Fatalf("%.120q: error %v, encoding/json says %v", data, err, wantErr)
+	}
+	shared, sharedErr := DecodeShared(bytes.Clone(data))
+	if fmt.Sprint(sharedErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("%.120q: DecodeShared's error %v, encoding/json says %v", data, sharedErr, wantErr)
 	}
 	if wantErr != nil {
 		return
@@ -94,6 +98,9 @@ func sameDecode(t *testing.T, data []byte) {
 	jb, _ := json.Marshal(want)
 	if !bytes.Equal(ja, jb) {
 		t.Fatalf("%.120q:\n fast %s\n std  %s", data, ja, jb)
+	}
+	if js, _ := json.Marshal(shared); !bytes.Equal(js, jb) {
+		t.Fatalf("%.120q:\n shared %s\n std    %s", data, js, jb)
 	}
 }
 
