@@ -113,8 +113,8 @@ type LogConfig struct {
 type IngestConfig struct {
 	// BatchPoints is how many points one InfluxDB write carries at most.
 	// 2500 with 3 writers: max_inflight's 100 envelopes of 50 readings
-	// then fill the three writes at once (5000 left two writers with one
-	// batch between them: 81,700 readings/s against 131,800, BENCHMARKS.md).
+	// then keep three writes busy at once (of 100,000 readings/s offered,
+	// one writer of 5000 stored 72,800/s, three of 2500 all; BENCHMARKS.md).
 	BatchPoints int `yaml:"batch_points"` // default 2500
 	// MaxInflight bounds the messages received but not yet acknowledged,
 	// and so the collector's memory: about 40 KB each for envelopes of 50
@@ -129,9 +129,9 @@ type IngestConfig struct {
 	// Messages are acknowledged in order whatever the number.
 	Writers int `yaml:"writers"`
 	// Linger is how long a write that is not full waits for more messages
-	// (default 0: write what has arrived). The broker sends at most its
-	// max_inflight_messages unacknowledged messages (Mosquitto: 20), so a
-	// batch never holds more than that many.
+	// (default 0: write what has arrived). A broker that holds a subscriber
+	// to its max_inflight_messages (EMQX, HiveMQ, a v5 receive maximum;
+	// Mosquitto 2.0 did not here) sends no more than that many meanwhile.
 	Linger time.Duration `yaml:"linger"`
 	// RollupInterval is how often an hour that keeps receiving data has its
 	// consumption_hourly recomputed (default 10s). Each recompute sums the
