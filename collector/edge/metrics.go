@@ -90,7 +90,7 @@ func registerQueue(reg prometheus.Registerer, store *queue.Store, oldestAge func
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parkcarbon_edge_buffer_records", Help: "Readings and events queued on disk, not yet acknowledged by the broker.",
-		}, func() float64 { return float64(store.Stats().Items) }), // a record holds a poll's readings
+		}, func() float64 { return float64(store.Stats().Items) }), // a record holds many readings
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "parkcarbon_edge_buffer_bytes", Help: "Bytes of queued records.",
 		}, func() float64 { return float64(store.Stats().Bytes) }),

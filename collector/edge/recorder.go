@@ -447,10 +447,14 @@ func (rc *recorder) commitPending(closing bool) {
 	if len(rc.segHints) > 1000 {
 		clear(rc.segHints) // enterprises come and go (sensor topics): stay bounded
 	}
+	// Per enterprise, its biggest record of the group: a gateway's small
+	// enterprises must not each get the room of its biggest, and a part-full
+	// last record must not make the next full ones grow.
 	for _, seg := range g.segs {
-		// Per enterprise: one gateway's small enterprises must not each get
-		// the room of its biggest.
-		rc.segHints[seg.ent] = len(seg.buf) - seg.room
+		delete(rc.segHints, seg.ent)
+	}
+	for _, seg := range g.segs {
+		rc.segHints[seg.ent] = max(rc.segHints[seg.ent], len(seg.buf)-seg.room)
 	}
 	if closing {
 		rc.closed = true

@@ -321,15 +321,21 @@ func TestRecordSizedPerEnterprise(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	rc.maxItems = 100 // ent-big's 50 first polls of 3 elements: a full record and a part-full one
 	for i := range 50 {
 		rec(fmt.Sprintf("m-%d", i), "ent-big", 1000)
 	}
 	rec("m-small", "ent-small", 1000)
+	full := rc.pending.segs[0]
+	if full.ent != "ent-big" || full.nr+full.ne != 99 {
+		t.Fatalf("first record: %s with %d elements", full.ent, full.nr+full.ne)
+	}
+	fullSize := len(full.buf) - full.room
 	rc.commitPending(false)
 	rec("m-0", "ent-big", 2000)
 	rec("m-small", "ent-small", 2000)
 	big, small := rc.pending.open["ent-big"], rc.pending.open["ent-small"]
-	if cap(small.buf) >= cap(big.buf)/10 || cap(big.buf) < 50*200 {
-		t.Fatalf("first allocations: ent-big %d bytes, ent-small %d", cap(big.buf), cap(small.buf))
+	if cap(big.buf)-big.room < fullSize || cap(small.buf) >= cap(big.buf)/10 {
+		t.Fatalf("first allocations: ent-big %d bytes (its full record took %d), ent-small %d", cap(big.buf), fullSize, cap(small.buf))
 	}
 }
