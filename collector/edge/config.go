@@ -40,8 +40,8 @@ type RuntimeConfig struct {
 	// 0 for Go's default (one per core). The agent waits on meters, disk and
 	// broker: one thread running Go code is plenty for hundreds of meters
 	// (a poll is ~0.05 ms of CPU), and spares the wake-ups of idle
-	// threads that a second one costs at every poll (a third of the
-	// agent's CPU with 200 meters on 2 cores, BENCHMARKS.md).
+	// threads that a second one costs at every poll (a quarter to a third of
+	// the agent's CPU with 200 meters on 2 cores, BENCHMARKS.md).
 	MaxProcs *int `yaml:"max_procs"`
 	// GCPercent is GOGC unless the environment sets it: 50 by default, -1
 	// turns the collector off. The agent's live heap is 1–3 MB: at Go's 100
