@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		unacked: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "parkcarbon_collector_unacked_messages",
-			Help: "Envelopes received and held, not yet acknowledged (waiting to be stored); the broker's inflight window bounds it.",
+			Help: "Envelopes received and held, not yet acknowledged (waiting to be stored); at most ingest.max_inflight.",
 		}),
 		writes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "parkcarbon_collector_influx_writes_total", Help: "Batches written to InfluxDB.",
