@@ -202,7 +202,9 @@ func parseTCPResponse(adu []byte, tid uint16, unit, fc byte, want int) ([]byte, 
 		return nil, &ExceptionError{Function: fc, Code: pdu[1]}
 	case pdu[0] != fc:
 		return nil, &FrameError{fmt.Sprintf("function %d, want %d", pdu[0], fc)}
-	case len(pdu) < 2 || int(pdu[1]) != len(pdu)-2:
+	case len(pdu) < 2:
+		return nil, &FrameError{"a PDU of 1 byte: no byte count"}
+	case int(pdu[1]) != len(pdu)-2:
 		return nil, &FrameError{fmt.Sprintf("byte count %d in a PDU of %d bytes", pdu[1], len(pdu))}
 	case len(pdu)-2 != want:
 		return nil, &FrameError{fmt.Sprintf("got %d bytes, want %d", len(pdu)-2, want)}

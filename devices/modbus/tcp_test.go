@@ -35,6 +35,7 @@ func TestParseTCPResponse(t *testing.T) {
 		{"fewer data than asked", adu(7, 0, 3, 3, 4, 0), "got 0 bytes, want 2"},
 		{"exception too long", adu(7, 0, 4, 3, 0x84, 2, 0), "exception of 3 bytes"},
 		{"header only", adu(7, 0, 1, 3), "7 bytes"},
+		{"function code only", adu(7, 0, 2, 3, 4), "no byte count"}, // found by FuzzTCPResponse: it panicked
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data, err := parseTCPResponse(tc.adu, 7, 3, 4, 2)
@@ -175,4 +176,39 @@ func (c appendConn) AppendRegisters(_ context.Context, dst []byte, _ byte, _ str
 		dst = binary.BigEndian.AppendUint16(dst, c.regs[address+i])
 	}
 	return dst, nil
+}
+
+// FuzzTCPResponse: whatever a device or a broken converter sends back,
+// parseTCPResponse never panics, and what it accepts is exactly the frame of
+// its data for the request's transaction, unit and function.
+func FuzzTCPResponse(f *testing.F) {
+	f.Add([]byte("\x00\x07\x00\x00\x00\x05\x03\x04\x02\xab\xcd"), uint16(7), byte(3), byte(4), uint16(1))
+	f.Add([]byte("\x00\x07\x00\x00\x00\x03\x03\x84\x02"), uint16(7), byte(3), byte(4), uint16(1))
+	f.Add([]byte("\x00\x07\x00\x00\x00\x02\x03\x04"), uint16(7), byte(3), byte(4), uint16(1))
+	f.Add([]byte("\x00\x01\x00\x00\x00\x04\x01\x01\x01\x05"), uint16(1), byte(1), byte(1), uint16(3))
+	f.Fuzz(func(t *testing.T, adu []byte, tid uint16, unit, fc byte, count uint16) {
+		want := 2 * int(count)
+		if fc == 1 || fc == 2 {
+			want = (int(count) + 7) / 8
+		}
+		data, err := parseTCPResponse(adu, tid, unit, fc, want)
+		var exc *ExceptionError
+		var frame *FrameError
+		switch {
+		case err == nil:
+			head := binary.BigEndian.AppendUint16(nil, tid)
+			head = binary.BigEndian.AppendUint16(head, 0)
+			head = binary.BigEndian.AppendUint16(head, uint16(3+want))
+			exact := append(append(head, unit, fc, byte(want)), data...)
+			if len(data) != want || string(adu) != string(exact) {
+				t.Fatalf("accepted % X with %d data bytes, want the frame % X", adu, len(data), exact)
+			}
+		case errors.As(err, &exc):
+			if len(adu) != mbapHeader+2 || adu[7] != fc|0x80 || binary.BigEndian.Uint16(adu) != tid {
+				t.Fatalf("exception from % X", adu)
+			}
+		case !errors.As(err, &frame):
+			t.Fatalf("% X: %v is neither an exception nor a frame error", adu, err)
+		}
+	})
 }
