@@ -9,7 +9,7 @@ STATICCHECK   := $(TOOLS)/staticcheck
 SUDO          := $(if $(filter 0,$(shell id -u)),,sudo)
 BINARIES      := edge-agent park-collector parkctl
 
-.PHONY: all build deps mosquitto alertmanager chromium test lint demo clean fuzz chaos
+.PHONY: all build deps mosquitto alertmanager chromium compose test lint demo clean fuzz chaos
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 	@mkdir -p bin
 	$(GO) build -o bin/ $(addprefix ./cmd/,$(BINARIES))
 
-deps: mosquitto alertmanager chromium $(INFLUXD) $(STATICCHECK)
+deps: mosquitto alertmanager chromium compose $(INFLUXD) $(STATICCHECK)
 
 # Debian installs the broker in /usr/sbin, which is not always on PATH.
 mosquitto:
@@ -38,6 +38,13 @@ chromium:
 	@if command -v chromium >/dev/null 2>&1; then :; else \
 		echo "installing chromium (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; \
+	fi
+
+# docker-compose checks docker-compose.yml in deploy's test (no Docker engine needed).
+compose:
+	@if command -v docker-compose >/dev/null 2>&1; then :; else \
+		echo "installing docker-compose (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-compose; \
 	fi
 
 # influxd 1.8.10 serves the v2 write and Flux query API that
