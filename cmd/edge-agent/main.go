@@ -18,6 +18,7 @@ import (
 
 	"github.com/parkcarbon/parkcarbon/collector/edge"
 	"github.com/parkcarbon/parkcarbon/internal/admin"
+	"github.com/parkcarbon/parkcarbon/internal/exepages"
 	"github.com/parkcarbon/parkcarbon/internal/logging"
 )
 
@@ -82,6 +83,14 @@ func run(configPath string, check, profile bool) error {
 			log.Error("admin server", "err", err)
 		}
 	})
+	if cfg.Runtime.ReleasePages() {
+		// Start-up is over: config, profiles, store, metrics and listener.
+		if n, err := exepages.Release(); err != nil {
+			log.Info("start-up pages of the binary kept", "err", err)
+		} else {
+			log.Debug("start-up pages of the binary released", "bytes", n)
+		}
+	}
 	err = agent.Run(ctx)
 	stop()
 	wg.Wait()

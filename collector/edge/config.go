@@ -43,18 +43,32 @@ type RuntimeConfig struct {
 	// threads that a second one costs at every poll (a quarter to a third of
 	// the agent's CPU with 200 meters on 2 cores, BENCHMARKS.md).
 	MaxProcs *int `yaml:"max_procs"`
-	// GCPercent is GOGC unless the environment sets it: 50 by default, -1
+	// GCPercent is GOGC unless the environment sets it: 25 by default, -1
 	// turns the collector off. The agent's live heap is 1–3 MB: at Go's 100
 	// the heap may grow to 4 MB (the runtime's floor at 100) before a
-	// collection; at 50 it collects at 2 MB, for 2 MB less peak RSS at a
-	// few microseconds per poll (BENCHMARKS.md).
+	// collection; 50 keeps 2.5 MB of peak RSS that 100 lets garbage take, 25
+	// another 0.6 MB, for no CPU per poll that 3+3 runs could tell apart
+	// (BENCHMARKS.md).
 	GCPercent *int `yaml:"gc_percent"`
+	// ReleaseStartupPages, true by default, hands the binary's code and
+	// read-only data back to the kernel once start-up is over (Linux 5.4 or
+	// later; internal/exepages): start-up leaves nearly all of the binary's
+	// ~10 MB resident, the poll loop and metrics scrapes use ~6 MB of it:
+	// 3.5 MB less peak RSS with 200 meters (BENCHMARKS.md). The price is a
+	// page read from disk the first time a code path runs after start-up.
+	ReleaseStartupPages *bool `yaml:"release_startup_pages"`
+}
+
+// ReleasePages says whether the config asks for the start-up's pages of the
+// binary to be released.
+func (r RuntimeConfig) ReleasePages() bool {
+	return r.ReleaseStartupPages == nil || *r.ReleaseStartupPages
 }
 
 // GOGC is the GC percent the config asks for.
 func (r RuntimeConfig) GOGC() int {
 	if r.GCPercent == nil {
-		return 50
+		return 25
 	}
 	return *r.GCPercent
 }
