@@ -25,7 +25,9 @@ func parseMapping(line, path string) (mapping, bool) {
 			return mapping{}, false
 		}
 	}
-	if strings.TrimLeft(rest, " ") != path {
+	// The kernel marks the binary " (deleted)" once it is replaced on disk
+	// (an upgrade while running); os.Executable strips that.
+	if p := strings.TrimLeft(rest, " "); p != path && p != path+" (deleted)" {
 		return mapping{}, false
 	}
 	perms := f[1]

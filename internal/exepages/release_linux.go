@@ -41,7 +41,7 @@ func Release() (int64, error) {
 		if err := madvise(m, madvPageout); err != nil {
 			_ = madvise(m, syscall.MADV_NORMAL)
 			if errors.Is(err, syscall.EINVAL) {
-				err = fmt.Errorf("%w (MADV_PAGEOUT needs Linux 5.4): %w", errors.ErrUnsupported, err)
+				err = fmt.Errorf("%w (MADV_PAGEOUT came with Linux 5.4): %w", errors.ErrUnsupported, err)
 			}
 			return released, fmt.Errorf("release executable pages %x-%x: %w", m.start, m.end, err)
 		}
