@@ -15,7 +15,9 @@
 # commit), CONFIG=file another edge.yaml in $DIR, AGENT_ENV="GOGC=100 …" an
 # environment for the agent, SMAPS=1 also
 # sums /proc/<pid>/smaps by mapping 30 s into the run, PERF=1 records a
-# profile of the agent (perf record -g, 20 s from 20 s in) into $DIR/perf-LABEL.data. Runs hold
+# profile of the agent (perf record -g, 20 s from 20 s in) into $DIR/perf-LABEL.data,
+# SAMPLE=15 prints VmHWM, VmRSS, RssAnon and RssFile every 15 s (each read a
+# scrape of /metrics, as Prometheus would). Runs hold
 # /tmp/parkcarbon-measure.lock, so two measurements never share the cores.
 set -euo pipefail
 
@@ -114,6 +116,12 @@ run() {
 		sleep 30
 		smaps=$(awk '/^[0-9a-f]+-[0-9a-f]+ /{n=$6; if (n=="") n="[anon]"} /^Rss:/{r[n]+=$2} END{for (k in r) if (r[k] > 100) printf "%s=%.1f;", k, r[k]/1024}' "/proc/$a/smaps")
 		sleep $((secs - 30))
+	elif [ -n "${SAMPLE:-}" ]; then
+		local t
+		for ((t = SAMPLE; t <= secs; t += SAMPLE)); do
+			sleep "$SAMPLE"
+			echo "$t s: $(awk '/^(VmHWM|VmRSS|RssAnon|RssFile):/{printf "%s %.1f MB ", $1, $2/1024}' "/proc/$a/status")polls $(metric parkcarbon_edge_polls_total)" >&2
+		done
 	else
 		sleep "$secs"
 	fi
