@@ -39,7 +39,7 @@ type RuntimeConfig struct {
 	// MaxProcs is GOMAXPROCS unless the environment sets it: 1 by default,
 	// 0 for Go's default (one per core). The agent waits on meters, disk and
 	// broker: one thread running Go code is plenty for hundreds of meters
-	// (a poll is ~0.05 ms of CPU), and spares the wake-ups of idle
+	// (a poll is ~0.1 ms of CPU), and spares the wake-ups of idle
 	// threads that a second one costs at every poll (a quarter to a third of
 	// the agent's CPU with 200 meters on 2 cores, BENCHMARKS.md).
 	MaxProcs *int `yaml:"max_procs"`
