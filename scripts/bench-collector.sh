@@ -20,6 +20,8 @@ INFLUX_RPC=27088
 MQTT_PORT=27884
 HTTP_PORT=27100
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/bench-mosquitto.sh
+. "$ROOT/scripts/bench-mosquitto.sh"
 TCK=$(getconf CLK_TCK)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -55,16 +57,7 @@ bind-address = "127.0.0.1:$INFLUX_RPC"
 [subscriber]
   enabled = false
 EOF
-	# As internal/servers configures it for the tests.
-	cat >"$DIR/mosquitto.conf" <<EOF
-listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location $DIR/mqtt/
-autosave_interval 1
-max_queued_messages 0
-max_inflight_messages 20
-EOF
+	bench_mosquitto_conf "$MQTT_PORT" "$DIR" >"$DIR/mosquitto.conf"
 	cat >"$DIR/collector.yaml" <<EOF
 mqtt: {broker: tcp://127.0.0.1:$MQTT_PORT, topic_prefix: park, client_id: bench-collector}
 influxdb: {url: http://127.0.0.1:$INFLUX_PORT, token: "bench:unused", org: park, bucket: energy/autogen}

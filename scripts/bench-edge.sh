@@ -25,21 +25,15 @@ DIR=${PCBENCH_EDGE_DIR:-/tmp/pc3bench}
 MQTT_PORT=27883
 HTTP_PORT=27101
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/bench-mosquitto.sh
+. "$ROOT/scripts/bench-mosquitto.sh"
 TCK=$(getconf CLK_TCK)
 
 start() {
 	mkdir -p "$DIR"/{bin,profiles,mqtt}
 	(cd "$ROOT" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$DIR/bin/" ./cmd/edge-agent ./cmd/parkctl)
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || (cd "$ROOT" && make deps)
-	cat >"$DIR/mosquitto.conf" <<EOF
-listener $MQTT_PORT 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location $DIR/mqtt/
-autosave_interval 1
-max_queued_messages 0
-max_inflight_messages 20
-EOF
+	bench_mosquitto_conf "$MQTT_PORT" "$DIR" >"$DIR/mosquitto.conf"
 	{
 		echo "name: bench-20"
 		echo "description: 20 float32 input registers at 0x0000-0x0026 (benchmark only)"
