@@ -9,16 +9,17 @@
 #   scripts/bench-edge.sh stop
 #
 # `run` prints one JSON line (and appends it to $DIR/results.jsonl): polls and
-# poll errors in the window, the agent's CPU (utime+stime) per poll, its peak
-# RSS (VmHWM, reset after the warm-up) and what the broker acknowledged.
-# BIN=dir selects other binaries (edge-agent and parkctl built from another
-# commit), CONFIG=file another edge.yaml in $DIR, AGENT_ENV="GOGC=100 …" an
-# environment for the agent, SMAPS=1 also
-# sums /proc/<pid>/smaps by mapping 30 s into the run, PERF=1 records a
-# profile of the agent (perf record -g, 20 s from 20 s in) into $DIR/perf-LABEL.data,
-# SAMPLE=15 prints VmHWM, VmRSS, RssAnon and RssFile every 15 s (each read a
-# scrape of /metrics, as Prometheus would). Runs hold
-# /tmp/parkcarbon-measure.lock, so two measurements never share the cores.
+# poll errors in the window, the agent's CPU (utime+stime, and stime alone) per
+# poll, its peak RSS at start-up and after it (VmHWM, reset after the warm-up),
+# RssAnon/RssFile at the end, and what the broker acknowledged.
+#
+# Variants: BIN=dir other binaries (edge-agent and parkctl of another commit),
+# CONFIG=file another edge.yaml in $DIR, AGENT_ENV="GOGC=100 …" an environment
+# for the agent. Extras: SMAPS=1 sums /proc/<pid>/smaps by mapping 30 s in,
+# PERF=1 records `perf record -g` for 20 s from 20 s in into
+# $DIR/perf-LABEL.data, SAMPLE=15 prints VmHWM, VmRSS, RssAnon and RssFile
+# every 15 s (each with a scrape of /metrics, as Prometheus would).
+# Runs hold /tmp/parkcarbon-measure.lock, so two measurements never share the cores.
 set -euo pipefail
 
 DIR=${PCBENCH_EDGE_DIR:-/tmp/pc3bench}
