@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,10 +44,12 @@ type recorder struct {
 	mu     sync.Mutex
 	meters map[string]*meterState
 
-	gmu      sync.Mutex // guards pending, since, closed and segHints; taken after a meterState's mu
+	gmu      sync.Mutex // guards pending, since, closed, segHints, free and kept; taken after a meterState's mu
 	room     *sync.Cond // the pending group was taken, or the recorder closed
 	pending  *group
 	segHints map[string]int // readings bytes of each enterprise's last record: its next one's first allocation
+	free     []*segment     // committed records, their buffers for the next (keepBytes in all)
+	kept     int            // the capacity of free's buffers
 	since    time.Time      // when pending got its first record
 	closed   bool
 	wake     chan struct{} // pending got its first record, or is full
@@ -120,8 +123,6 @@ func newGroup() *group {
 }
 
 func (g *group) reset() {
-	// Records are not kept between commits: a second's polls of a big
-	// gateway are not worth keeping live (peak RSS).
 	clear(g.segs)
 	g.segs = g.segs[:0]
 	clear(g.open)
@@ -130,9 +131,40 @@ func (g *group) reset() {
 	clear(g.states)
 }
 
-func newSegment(ent string, hint int) *segment {
+// keepBytes bounds the buffers of committed records the recorder keeps for
+// the next groups. The records were half of the agent's allocation (and GC
+// a fifth of its CPU), and polls come in bursts at the top of each interval:
+// 200 meters × 20 registers make ten records of ~70 kB a second. A burst's
+// surplus beyond that (a backlog of sensor messages) is let go.
+const keepBytes = 1 << 20
+
+// segment returns an empty segment for ent, on a kept buffer of room for
+// hint bytes of readings if there is one, else on a new one. gmu is held.
+func (rc *recorder) segment(ent string, hint int) *segment {
 	room := queue.FrameRoom + recordHeadMax(len(ent))
+	for i := len(rc.free) - 1; i >= 0; i-- {
+		seg := rc.free[i]
+		if cap(seg.buf) < room+hint {
+			continue
+		}
+		rc.free = slices.Delete(rc.free, i, i+1)
+		rc.kept -= cap(seg.buf) + cap(seg.events)
+		// The room is not cleared: record writes the head over it.
+		*seg = segment{ent: ent, room: room, buf: seg.buf[:room], events: seg.events[:0]}
+		return seg
+	}
 	return &segment{ent: ent, room: room, buf: make([]byte, room, room+hint)}
+}
+
+// keep takes committed records' buffers back for later segments. gmu is
+// held.
+func (rc *recorder) keep(segs []*segment) {
+	for _, seg := range segs {
+		if n := cap(seg.buf) + cap(seg.events); rc.kept+n <= keepBytes {
+			rc.kept += n
+			rc.free = append(rc.free, seg)
+		}
+	}
 }
 
 // add appends a poll's readings and events of its enterprise to the
@@ -353,7 +385,7 @@ func (rc *recorder) add(st *meterState, changed bool, readings []wire.Reading, e
 		seg := g.open[ent]
 		if seg == nil || (seg.nr+seg.ne > 0 && seg.nr+seg.ne+nr+ne > rc.maxItems) {
 			// A record holds at most an envelope's worth.
-			seg = newSegment(ent, rc.segHints[ent])
+			seg = rc.segment(ent, rc.segHints[ent])
 			g.open[ent] = seg
 			g.segs = append(g.segs, seg)
 		}
@@ -464,6 +496,10 @@ func (rc *recorder) commitPending(closing bool) {
 	if len(g.entries) > 0 {
 		rc.commit(g)
 	}
+	// The store has copied the records (or failed): their buffers are free.
+	rc.gmu.Lock()
+	rc.keep(g.segs)
+	rc.gmu.Unlock()
 	g.reset()
 	rc.spare = g
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -332,10 +333,42 @@ func TestRecordSizedPerEnterprise(t *testing.T) {
 	}
 	fullSize := len(full.buf) - full.room
 	rc.commitPending(false)
+	rc.free, rc.kept = nil, 0 // new buffers, not the kept ones (TestRecordBuffersKept)
 	rec("m-0", "ent-big", 2000)
 	rec("m-small", "ent-small", 2000)
 	big, small := rc.pending.open["ent-big"], rc.pending.open["ent-small"]
 	if cap(big.buf)-big.room < fullSize || cap(small.buf) >= cap(big.buf)/10 {
 		t.Fatalf("first allocations: ent-big %d bytes (its full record took %d), ent-small %d", cap(big.buf), fullSize, cap(small.buf))
+	}
+}
+
+// A committed record's buffer is taken again by a later record that fits
+// in it: a gateway's records of every window are not new garbage.
+func TestRecordBuffersKept(t *testing.T) {
+	rc := testRecorder(&txStore{})
+	rec := func(meter string, ts int64) {
+		t.Helper()
+		if err := rc.record(meter, testSpec, "energy_import_total", nil, pollOf(meter, ts, float64(ts)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 {
+		rec(fmt.Sprintf("m-%d", i), 1000)
+	}
+	first := rc.pending.segs[0]
+	rc.commitPending(false)
+	buf := unsafe.SliceData(first.buf) // sealed: its events appended
+	if len(rc.free) != 1 || rc.kept != cap(first.buf)+cap(first.events) {
+		t.Fatalf("after the commit: %d kept, %d bytes", len(rc.free), rc.kept)
+	}
+	rec("m-0", 2000)
+	if seg := rc.pending.segs[0]; unsafe.SliceData(seg.buf) != buf || seg.nr != 2 || len(rc.free) != 0 || rc.kept != 0 {
+		t.Fatalf("the next record: on a new buffer %v, %d readings, %d kept", unsafe.SliceData(seg.buf) != buf, seg.nr, len(rc.free))
+	}
+	// Its record is built anew: only the new poll, under its own head.
+	recs, _ := rc.pending.records(nil, nil)
+	readings, _, err := decodePollRecord(recs[0][queue.FrameRoom:])
+	if err != nil || len(readings) != 2 || readings[0].TS != 2000 {
+		t.Fatalf("record on the kept buffer: %+v, %v", readings, err)
 	}
 }
