@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -145,7 +144,7 @@ func DialWith(rawURL string, o Options) (Conn, error) {
 		return dialTCP(e.Addr, e.String(), o), nil
 	case "rtuovertcp":
 		return &rtuConn{name: e.String(), opts: o, dial: func(timeout time.Duration) (link, error) {
-			return net.DialTimeout("tcp", e.Addr, timeout)
+			return dialSocket(e.Addr, timeout)
 		}}, nil
 	default: // rtu
 		return &rtuConn{name: e.String(), opts: o, charGap: frameGap(e.Serial), dial: func(time.Duration) (link, error) {

@@ -134,7 +134,7 @@ func (c *tcpConn) connect(deadline time.Time) (conn net.Conn, fresh bool, err er
 	if timeout <= 0 {
 		return nil, false, context.DeadlineExceeded
 	}
-	if c.conn, err = net.DialTimeout("tcp", c.addr, timeout); err != nil {
+	if c.conn, err = dialSocket(c.addr, timeout); err != nil {
 		return nil, false, err
 	}
 	return c.conn, true, nil

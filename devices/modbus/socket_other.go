@@ -1,0 +1,7 @@
+//go:build !linux
+
+package modbus
+
+import "net"
+
+func newSocket(c net.Conn) net.Conn { return c }
