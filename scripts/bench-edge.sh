@@ -15,7 +15,8 @@
 #
 # Variants: BIN=dir other binaries (edge-agent and parkctl of another commit),
 # CONFIG=file another edge.yaml in $DIR, AGENT_ENV="GOGC=100 …" an environment
-# for the agent. Extras: SMAPS=1 sums /proc/<pid>/smaps by mapping 30 s in,
+# for the agent, AGENT_WRAP / SIM_WRAP a command the agent / each simulator
+# runs under ("taskset -c 0", "chrt -b 0"). Extras: SMAPS=1 sums /proc/<pid>/smaps by mapping 30 s in,
 # PERF=1 records `perf record -g` for 20 s from 20 s in into
 # $DIR/perf-LABEL.data, SAMPLE=15 prints VmHWM, VmRSS, RssAnon and RssFile
 # every 15 s (each with a scrape of /metrics, as Prometheus would).
@@ -88,13 +89,15 @@ run() {
 	cd "$DIR"
 	local pids=() e
 	for e in $(seq 0 9); do
-		setsid "$bin/parkctl" simulate -listen "127.0.0.1:$((27500 + e))" -units 1-20 -profile bench-20 -profiles profiles >"sim-$e.log" 2>&1 &
+		# shellcheck disable=SC2086 # SIM_WRAP is a command prefix
+		setsid ${SIM_WRAP:-} "$bin/parkctl" simulate -listen "127.0.0.1:$((27500 + e))" -units 1-20 -profile bench-20 -profiles profiles >"sim-$e.log" 2>&1 &
 		pids+=($!)
 	done
 	sleep 1
 	rm -rf data
 	# shellcheck disable=SC2086 # AGENT_ENV is a list of assignments
-	setsid env ${AGENT_ENV:-} "$bin/edge-agent" -config "${CONFIG:-edge.yaml}" >"agent-$label.log" 2>&1 &
+	# shellcheck disable=SC2086 # AGENT_WRAP is a command prefix
+	setsid ${AGENT_WRAP:-} env ${AGENT_ENV:-} "$bin/edge-agent" -config "${CONFIG:-edge.yaml}" >"agent-$label.log" 2>&1 &
 	local a=$!
 	sleep 5 # start-up (profiles, store, first connects) is not the steady state
 	local p0 c0 s0 p1 c1 s1 e1 pub buf hwm0 hwm rss smaps=""
