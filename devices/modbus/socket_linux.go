@@ -22,11 +22,12 @@ type socket struct {
 	net.Conn
 	raw syscall.RawConn
 
-	// The call in progress, for readFn and writeFn (made once: a closure
-	// per call would be an allocation per request).
-	p       []byte
-	n       int
-	errno   syscall.Errno
+	// The read and the write in progress (one of each at a time, as
+	// net.Conn allows), for readFn and writeFn, which are made once: a
+	// closure per call would be an allocation per request.
+	rp, wp  []byte
+	rn, wn  int
+	re, we  syscall.Errno
 	readFn  func(fd uintptr) bool
 	writeFn func(fd uintptr) bool
 }
@@ -47,30 +48,30 @@ func newSocket(c net.Conn) net.Conn {
 
 func (s *socket) read(fd uintptr) bool {
 	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.p))), uintptr(len(s.p)))
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.rp))), uintptr(len(s.rp)))
 		switch e {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false // the netpoller waits for the answer, within the deadline
 		}
-		s.n, s.errno = int(r), e
+		s.rn, s.re = int(r), e
 		return true
 	}
 }
 
 func (s *socket) write(fd uintptr) bool {
-	for len(s.p) > 0 {
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.p))), uintptr(len(s.p)))
+	for len(s.wp) > 0 {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.wp))), uintptr(len(s.wp)))
 		switch e {
 		case 0:
-			s.n += int(r)
-			s.p = s.p[r:]
+			s.wn += int(r)
+			s.wp = s.wp[r:]
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
 		default:
-			s.errno = e
+			s.we = e
 			return true
 		}
 	}
@@ -81,10 +82,10 @@ func (s *socket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	s.p, s.n, s.errno = p, 0, 0
+	s.rp, s.rn, s.re = p, 0, 0
 	err := s.raw.Read(s.readFn)
-	n, errno := s.n, s.errno
-	s.p = nil
+	n, errno := s.rn, s.re
+	s.rp = nil
 	switch {
 	case err != nil: // a deadline, or the connection closed
 		return 0, err
@@ -97,10 +98,10 @@ func (s *socket) Read(p []byte) (int, error) {
 }
 
 func (s *socket) Write(p []byte) (int, error) {
-	s.p, s.n, s.errno = p, 0, 0
+	s.wp, s.wn, s.we = p, 0, 0
 	err := s.raw.Write(s.writeFn)
-	n, errno := s.n, s.errno
-	s.p = nil
+	n, errno := s.wn, s.we
+	s.wp = nil
 	switch {
 	case err != nil:
 		return n, err

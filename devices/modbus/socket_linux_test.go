@@ -104,6 +104,34 @@ func TestSocketAsConn(t *testing.T) {
 	})
 }
 
+// A read and a write may run at once, as on net.Conn: a full-duplex echo of
+// 1 MB through one socket.
+func TestSocketReadWhileWriting(t *testing.T) {
+	s, peer := socketPair(t)
+	go io.Copy(peer, peer) // echo
+	want := make([]byte, 1<<20)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Write(want)
+		errc <- err
+	}()
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(s, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("byte %d: %d, want %d", i, got[i], want[i])
+		}
+	}
+}
+
 // A request and its answer allocate nothing.
 func TestSocketAllocs(t *testing.T) {
 	s, peer := socketPair(t)
