@@ -108,7 +108,7 @@ run() {
 	echo 5 >"/proc/$a/clear_refs" # VmHWM from here on
 	if [ -n "${PERF:-}" ]; then
 		sleep 20
-		perf record -F 999 -g -p $a -o "perf-$label.data" -- sleep 20 >/dev/null 2>&1
+		perf record -F ${PERF_F:-999} -g -p $a -o "perf-$label.data" -- sleep 20 >/dev/null 2>&1
 		sleep $((secs - 40))
 	elif [ -n "${SMAPS:-}" ]; then
 		sleep 30

@@ -54,7 +54,13 @@ func decodePollRecord(b []byte) ([]wire.Reading, []wire.Event, error) {
 	}
 	var readings []wire.Reading
 	var events []wire.Event
-	if err := json.Unmarshal(append(append([]byte("["), p.readings...), ']'), &readings); err != nil {
+	elems := p.readings
+	if p.format == pollFormat {
+		if elems, err = appendReadingsJSON(nil, false, string(p.enterprise), p.readings, p.nReadings); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := json.Unmarshal(append(append([]byte("["), elems...), ']'), &readings); err != nil {
 		return nil, nil, err
 	}
 	if err := json.Unmarshal(append(append([]byte("["), p.events...), ']'), &events); err != nil {

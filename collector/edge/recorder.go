@@ -110,7 +110,7 @@ type segment struct {
 type groupEntry struct {
 	st       *meterState // nil: no counter state changed
 	seg      *segment
-	rs, re   int // its readings in seg.buf (without a separator)
+	rs, re   int // its readings' runs in seg.buf
 	es, ee   int // its events in seg.events
 	nr, ne   int
 	ts       int64
@@ -172,11 +172,8 @@ func (rc *recorder) keep(segs []*segment) {
 func (s *segment) add(readings []wire.Reading, events []wire.Event, nr, ne int, ts int64) groupEntry {
 	e := groupEntry{seg: s, nr: nr, ne: ne, ts: ts}
 	if nr > 0 {
-		if s.nr > 0 {
-			s.buf = append(s.buf, ',')
-		}
 		e.rs = len(s.buf)
-		s.buf = appendReadingsOf(s.buf, false, s.ent, readings)
+		s.buf = appendReadingsOf(s.buf, s.ent, readings)
 		e.re = len(s.buf)
 	}
 	if ne > 0 {
@@ -220,9 +217,6 @@ func (s *segment) rebuild(entries []groupEntry) {
 			continue
 		}
 		if e.nr > 0 {
-			if s.nr > 0 {
-				s.buf = append(s.buf, ',')
-			}
 			at := len(s.buf)
 			s.buf = append(s.buf, buf[e.rs:e.re]...)
 			e.rs, e.re = at, len(s.buf)

@@ -194,30 +194,30 @@ func (u *uplink) drainOnce(ctx context.Context) (int, error) {
 // add takes one queued record into its enterprise's envelope, in order. It
 // stops (returns false) where the envelope would go over batch_size or the
 // drain over maxDrainItems, so that records leave the queue in order. data is
-// only valid during the call: its elements are copied.
+// only valid during the call: its elements are copied, or written from its
+// compact readings.
 func (u *uplink) add(seq uint64, data []byte) bool {
 	var (
-		ent              []byte
-		items            int
-		readings, events []byte
-		err              error
+		p     pollRecord
+		items int
+		err   error
 	)
-	if len(data) > 0 && data[0] == pollFormat {
-		var p pollRecord
+	if isPollRecord(data) {
 		if p, err = parsePollRecord(data); err == nil {
-			ent, items, readings, events = p.enterprise, p.nReadings+p.nEvts, p.readings, p.events
+			items = p.nReadings + p.nEvts
 		}
 	} else {
 		// A record of the format before one record per poll.
 		var old record
 		if old, err = decodeRecord(data); err == nil {
-			ent, items = []byte(old.enterprise()), 1
+			p.enterprise, items = []byte(old.enterprise()), 1
 			if old.R != nil {
-				readings = wire.AppendReading(u.scratch[:0], old.R)
+				p.readings = wire.AppendReading(u.scratch[:0], old.R)
 			} else {
-				events = wire.AppendEvent(u.scratch[:0], old.E)
+				p.events = wire.AppendEvent(u.scratch[:0], old.E)
 			}
-			u.scratch = append(readings, events...)[:0]
+			u.scratch = append(p.readings, p.events...)[:0]
+			p.format = pollFormatJSON
 		}
 	}
 	if err != nil {
@@ -225,24 +225,42 @@ func (u *uplink) add(seq uint64, data []byte) bool {
 		u.seqs = append(u.seqs, seq)
 		return true
 	}
-	env := u.env(ent)
+	env := u.env(p.enterprise)
 	if len(u.seqs) > 0 && (env.items+items > u.cfg.BatchSize || u.items+items > maxDrainItems) {
 		return false
+	}
+	if env.items == 0 && env.buf == nil {
+		// Compact readings take about a sixth of their JSON.
+		hint := len(data)
+		if p.format == pollFormat {
+			hint *= 6
+		}
+		env.buf = u.payloadBuffer(hint)
+	}
+	if len(p.readings) > 0 {
+		sep := len(env.buf) > headRoom
+		if p.format == pollFormat {
+			at := len(env.buf)
+			if env.buf, err = appendReadingsJSON(env.buf, sep, env.enterprise, p.readings, p.nReadings); err != nil {
+				env.buf = env.buf[:at]
+				u.undecodable(seq, err)
+				u.seqs = append(u.seqs, seq)
+				return true
+			}
+		} else {
+			if sep {
+				env.buf = append(env.buf, ',')
+			}
+			env.buf = append(env.buf, p.readings...)
+		}
 	}
 	u.seqs = append(u.seqs, seq)
 	if env.items == 0 {
 		u.order = append(u.order, env)
-		env.buf = u.payloadBuffer(len(data))
 	}
 	env.items += items
 	u.items += items
-	if len(readings) > 0 {
-		if len(env.buf) > headRoom {
-			env.buf = append(env.buf, ',')
-		}
-		env.buf = append(env.buf, readings...)
-	}
-	env.events = appendElements(env.events, events)
+	env.events = appendElements(env.events, p.events)
 	return true
 }
 

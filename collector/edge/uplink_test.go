@@ -87,10 +87,11 @@ func testUplink(t *testing.T, store *queue.Store, client mqtt.Client, gateway st
 	return u
 }
 
-// Records of the format before one record per poll (one JSON reading or
-// event each, as agents up to 5f25674 queued them) may still be queued after
-// an upgrade: they are published with the new ones, in order, one envelope
-// per enterprise, and every envelope decodes to exactly what was recorded.
+// Records of the formats before (one JSON reading or event each, as agents
+// up to 5f25674 queued them; readings as JSON, up to b113529) may still be
+// queued after an upgrade: they are published with the new ones, in order,
+// one envelope per enterprise, and every envelope decodes to exactly what
+// was recorded.
 func TestUplinkPublishesOldAndNewRecords(t *testing.T) {
 	// The second gateway id does not fit the head room left in payloads.
 	for _, gateway := range []string{"gw-1", strings.Repeat("g", 64)} {
@@ -132,6 +133,16 @@ func testUplinkOldAndNew(t *testing.T, gateway string) {
 			env(r.E.Enterprise).Events = append(env(r.E.Enterprise).Events, *r.E)
 		}
 	}
+	// A record of one poll with its readings as JSON (pollFormatJSON), as
+	// agents up to b113529 queued them.
+	v1 := pollOf("m-5", 1500, 3)
+	for j := range v1 {
+		v1[j].Enterprise = "ent-a"
+	}
+	if err := store.Commit([][]byte{appendPollRecordJSON(nil, "ent-a", v1, nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	env("ent-a").Readings = append(env("ent-a").Readings, v1...)
 	// New records: polls of two meters, one with an event.
 	rc := testRecorder(store)
 	for i, meter := range []string{"m-3", "m-4", "m-3"} {
@@ -156,14 +167,14 @@ func testUplinkOldAndNew(t *testing.T, gateway string) {
 		e.Events = append(e.Events, events...)
 	}
 	rc.commitPending(false)
-	if st := store.Stats(); st.Records != 3+2 || st.Items != 3+3*2+2 {
+	if st := store.Stats(); st.Records != 3+1+2 || st.Items != 3+2+3*2+2 {
 		t.Fatalf("queue: %+v", st)
 	}
 
 	client := &fakeClient{up: true}
 	u := testUplink(t, store, client, gateway)
 	n, err := u.drainOnce(t.Context())
-	if err != nil || n != 11 {
+	if err != nil || n != 13 {
 		t.Fatalf("drained %d, %v", n, err)
 	}
 	if len(client.published) != 2 {
@@ -355,5 +366,51 @@ func TestUplinkReusesOnlyAcknowledgedPayloads(t *testing.T) {
 		if err != nil || len(env.Readings) != 2 {
 			t.Fatalf("payload %d: %v\n%s", i, err, p)
 		}
+	}
+}
+
+// A record whose compact readings do not decode (written so by a fault, its
+// checksum is right) is dropped and counted, without a trace in the
+// envelope it would have joined: the records around it are published whole.
+func TestUplinkDropsUndecodableRecord(t *testing.T) {
+	store, err := queue.Open(filepath.Join(t.TempDir(), "q.db"), queue.Options{Items: recordItems})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	good := appendPollRecord(nil, "ent-1", pollOf("m-1", 1000, 1), nil)
+	p, err := parsePollRecord(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its second reading cut short: the first one decodes.
+	cut := p.readings[:len(p.readings)-1]
+	bad := append(appendRecordHead(nil, "ent-1", 2, 0, 1000, len(cut)), cut...)
+	for _, rec := range [][]byte{good, bad, appendPollRecord(nil, "ent-1", pollOf("m-2", 1000, 2), nil)} {
+		if err := store.Commit([][]byte{rec}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client := &fakeClient{up: true}
+	u := testUplink(t, store, client, "gw-1")
+	if n, err := u.drainOnce(t.Context()); err != nil || n != 4 {
+		t.Fatalf("drained %d, %v", n, err)
+	}
+	if len(client.published) != 1 {
+		t.Fatalf("%d envelopes, want 1", len(client.published))
+	}
+	env, err := wire.Decode(client.published[0].payload)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, client.published[0].payload)
+	}
+	want := append(pollOf("m-1", 1000, 1), pollOf("m-2", 1000, 2)...)
+	if !reflect.DeepEqual(env.Readings, want) {
+		t.Fatalf("readings\n%+v\nwant\n%+v", env.Readings, want)
+	}
+	if c := testutil.ToFloat64(u.m.corrupt); c != 1 {
+		t.Fatalf("%v records counted undecodable, want 1", c)
+	}
+	if st := store.Stats(); st.Records != 0 {
+		t.Fatalf("queue after the drain: %+v", st)
 	}
 }
