@@ -17,7 +17,8 @@
 # CONFIG=file another edge.yaml in $DIR, AGENT_ENV="GOGC=100 …" an environment
 # for the agent, AGENT_WRAP / SIM_WRAP a command the agent / each simulator
 # runs under ("taskset -c 0", "chrt -b 0"). Extras: SMAPS=1 sums
-# /proc/<pid>/smaps by mapping 30 s in, PERF=1 records `perf record -g` for 20 s from 20 s in into
+# /proc/<pid>/smaps by mapping 30 s in, PERF=1 records `perf record -g`
+# (at PERF_F Hz, default 999) for 20 s from 20 s in into
 # $DIR/perf-LABEL.data, SAMPLE=15 prints VmHWM, VmRSS, RssAnon and RssFile
 # every 15 s (each with a scrape of /metrics, as Prometheus would).
 # Runs hold /tmp/parkcarbon-measure.lock, so two measurements never share the cores.
