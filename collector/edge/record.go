@@ -204,14 +204,10 @@ func (c *compactReader) uvarint() uint64 {
 	return v
 }
 
+// varint undoes binary.AppendVarint's zig-zag encoding.
 func (c *compactReader) varint() int64 {
-	v, n := binary.Varint(c.b)
-	if n <= 0 {
-		c.bad, c.b = true, nil
-		return 0
-	}
-	c.b = c.b[n:]
-	return v
+	u := c.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (c *compactReader) float() float64 {

@@ -13,13 +13,7 @@ import (
 // its head counts. (The queue's checksum keeps damaged records away; this
 // is for a fault that writes a wrong record whole.)
 func FuzzPollRecord(f *testing.F) {
-	d := 0.5
-	readings := []wire.Reading{
-		{Meter: "m-1", Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "energy_import_total", Value: 10.5, Unit: "kWh", TS: 2000, Quality: "good", Delta: &d, Since: 1000},
-		{Meter: "m-1", Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "voltage_l1", Value: 230.1, Unit: "V", TS: 2001, Quality: "estimated"},
-		{Meter: "m-2", Enterprise: "ent-1", Energy: wire.Water, Quantity: "volume_total", Value: 3, Unit: "m³", TS: 2000},
-	}
-	events := []wire.Event{{Meter: "m-1", Enterprise: "ent-1", Kind: "gap", Value: 10.5, TS: 2000}}
+	readings, events := recordFixture()
 	f.Add(appendPollRecord(nil, "ent-1", readings, events))
 	f.Add(appendPollRecord(nil, "ent-1", readings[:1], nil))
 	f.Add(appendPollRecordJSON(nil, "ent-1", readings, events))

@@ -13,16 +13,7 @@ import (
 // enterprise, as envelope elements that decode to exactly what was recorded
 // (heads shared between readings of one meter, not between meters).
 func TestPollRecordRoundTrip(t *testing.T) {
-	d := 0.25
-	readings := []wire.Reading{
-		{Meter: "m-1", Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "energy_import_total", Value: 10.5, Unit: "kWh", TS: 2000, Quality: "good", Delta: &d, Since: 1000},
-		{Meter: "m-1", Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "voltage_l1", Value: 230.10000610351562, Unit: "V", TS: 2000, Quality: "good"},
-		{Meter: "m-1", Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "bad", Value: math.NaN(), Unit: "V", TS: 2000},
-		{Meter: "m-1", Enterprise: "ent-2", Energy: wire.Electricity, Quantity: "voltage_l2", Value: 1, Unit: "V", TS: 2000},
-		{Meter: "m-2", Enterprise: "ent-1", Energy: wire.Water, Quantity: "volume_total", Value: 3, Unit: "m³", TS: 2001},
-		{Meter: "m-2", Enterprise: "ent-1", Energy: wire.Water, Quantity: "flow", Value: 1e-7, Unit: "m³/h <&>", TS: 2001},
-	}
-	events := []wire.Event{{Meter: "m-1", Enterprise: "ent-1", Kind: "gap", Value: 10.5, Message: "no \"previous\" total", TS: 2000}}
+	readings, events := recordFixture()
 	b := appendPollRecord(nil, "ent-1", readings, events)
 	gotR, gotE, err := decodePollRecord(b)
 	if err != nil {
@@ -187,4 +178,20 @@ func TestCompactReadingsJSON(t *testing.T) {
 			t.Fatalf("%d bytes as %d readings written", len(c.src), c.n)
 		}
 	}
+}
+
+// recordFixture is a poll's readings of two enterprises, with a non-finite
+// one, two meters and every optional field, and an event.
+func recordFixture() ([]wire.Reading, []wire.Event) {
+	d := 0.25
+	readings := []wire.Reading{
+		{Meter: "m-1", Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "energy_import_total", Value: 10.5, Unit: "kWh", TS: 2000, Quality: "good", Delta: &d, Since: 1000},
+		{Meter: "m-1", Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "voltage_l1", Value: 230.10000610351562, Unit: "V", TS: 2000, Quality: "good"},
+		{Meter: "m-1", Enterprise: "ent-1", Energy: wire.Electricity, Quantity: "bad", Value: math.NaN(), Unit: "V", TS: 2000},
+		{Meter: "m-1", Enterprise: "ent-2", Energy: wire.Electricity, Quantity: "voltage_l2", Value: 1, Unit: "V", TS: 2000},
+		{Meter: "m-2", Enterprise: "ent-1", Energy: wire.Water, Quantity: "volume_total", Value: 3, Unit: "m³", TS: 2001},
+		{Meter: "m-2", Enterprise: "ent-1", Energy: wire.Water, Quantity: "flow", Value: 1e-7, Unit: "m³/h <&>", TS: 2001},
+	}
+	events := []wire.Event{{Meter: "m-1", Enterprise: "ent-1", Kind: "gap", Value: 10.5, Message: "no \"previous\" total", TS: 2000}}
+	return readings, events
 }
